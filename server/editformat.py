@@ -1,0 +1,267 @@
+"""The LintSeq text format: the one place that knows how edit sequences are written as text.
+
+Used by the data pipeline (editseq.model), the evaluation harness and the server alike.
+A sequence reads (see ../shared/notes/lintseq.md)::
+
+    {instruction}
+    <|diff|>@@ -0,0 +1,2 @@
+    +def f(x):
+    +    return x
+    <|diff|>@@ -1,0 +2 @@
+    +    # done
+    <|diff|>
+    <|diff|>{eos}
+
+``"\\n<|diff|>"`` precedes every edit; two empty edits close the sequence. An edit is one or more
+zero-context, insertion-only hunks ``@@ -a,b +c,d @@`` followed by ``+line`` rows. Line numbers in
+hunk headers are 1-based, as in any unified diff; everything else in this module is 0-based.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+
+from unidiff import PatchSet
+from unidiff.errors import UnidiffParseError
+
+DIFF_SEP = "\n<|diff|>"
+GENERIC_INSTRUCTION = "Write the next part of this Python program."
+
+_HUNK_HEADER = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,(\d+))? @@")
+
+
+@dataclass(frozen=True)
+class Hunk:
+    """One insertion: ``lines`` become lines ``new_start``.. (1-based) of the state after it."""
+
+    new_start: int
+    lines: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Insertion:
+    """A hunk placed in the state it edits: ``lines`` go before line ``before_line`` (0-based).
+
+    ``before_line == len(state)`` means appending at the end.
+    """
+
+    before_line: int
+    lines: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ParsedEdit:
+    hunks: tuple[Hunk, ...]
+    malformed: int  # hunks skipped because they were not well-formed insertions
+
+
+def edit_text(before: list[str], after: list[str]) -> str:
+    """The edit (zero-context unified diff without file headers) turning ``before`` into ``after``."""
+    rows = difflib.unified_diff(before, after, n=0, lineterm="")
+    return "\n".join(row for row in rows if not row.startswith(("---", "+++")))
+
+
+def render_sequence(instruction: str, edits: list[str], eos: str = "") -> str:
+    """The training text for ``instruction`` followed by ``edits``, closed by two empty edits."""
+    return instruction + "".join(DIFF_SEP + e for e in edits) + DIFF_SEP + DIFF_SEP + eos
+
+
+def render_states(instruction: str, states: list[list[str]], eos: str = "") -> str:
+    """Like render_sequence, from successive program states (the first edit starts from empty)."""
+    edits, previous = [], []
+    for state in states:
+        text = edit_text(previous, state)
+        if text:
+            edits.append(text)
+        previous = state
+    return render_sequence(instruction, edits, eos)
+
+
+def build_prompt(instruction: str, state: list[str]) -> str:
+    """Prompt asking for the next edit after ``state`` (the buffer written so far).
+
+    The state enters as one insertion from the empty file, so the model continues with the next
+    diff; the text is a prefix of the prompt for any longer state, which keeps the KV cache warm.
+    """
+    prompt = instruction.rstrip("\n") + DIFF_SEP
+    if state:
+        prompt += edit_text([], state) + DIFF_SEP
+    return prompt
+
+
+def split_edits(generated: str) -> tuple[list[str], bool]:
+    """Split generated text (following a prompt that ends with DIFF_SEP) into edits.
+
+    Returns the non-empty edits before the sequence closes, and whether it closed (an empty edit).
+    """
+    edits = []
+    for chunk in generated.split(DIFF_SEP):
+        if not chunk.strip():
+            return edits, True
+        edits.append(chunk.strip("\n"))
+    return edits, False
+
+
+def parse_edit(text: str) -> ParsedEdit:
+    """Parse one edit into insertion hunks, skipping (and counting) malformed ones."""
+    hunks: list[Hunk] = []
+    malformed = 0
+    for chunk in _hunk_chunks(text):
+        hunk = _parse_hunk(chunk)
+        if hunk is None:
+            malformed += 1
+        else:
+            hunks.append(hunk)
+    return ParsedEdit(tuple(hunks), malformed)
+
+
+def _hunk_chunks(text: str) -> list[str]:
+    chunks: list[list[str]] = []
+    for line in text.split("\n"):
+        if line.startswith("@@") or not chunks:
+            chunks.append([line])
+        else:
+            chunks[-1].append(line)
+    return ["\n".join(c) for c in chunks if any(s.strip() for s in c)]
+
+
+def _parse_hunk(chunk: str) -> Hunk | None:
+    """A well-formed insertion hunk, validated by unidiff, or None."""
+    lines = chunk.split("\n")
+    while lines and lines[-1] == "":  # a trailing newline is not an inserted empty line
+        lines.pop()
+    if not _HUNK_HEADER.match(lines[0]) or not lines[1:]:
+        return None
+    try:
+        patch = PatchSet("--- a\n+++ b\n" + "\n".join(lines) + "\n")
+    except UnidiffParseError:
+        return None
+    if len(patch) != 1 or len(patch[0]) != 1:
+        return None
+    parsed = patch[0][0]
+    if parsed.source_length != 0 or any(not row.is_added for row in parsed):
+        return None
+    return Hunk(parsed.target_start, tuple(row.value.rstrip("\n") for row in parsed))
+
+
+def place_hunks(state: list[str], hunks: tuple[Hunk, ...] | list[Hunk]) -> tuple[list[Insertion], int]:
+    """Map an edit's hunks to positions in ``state``; hunks pointing outside it are dropped.
+
+    Hunks of one edit are numbered in the coordinates of the state after it, so each hunk's index
+    in the original state is its ``new_start - 1`` minus the lines inserted before it.
+    """
+    placed: list[Insertion] = []
+    inserted = 0
+    skipped = 0
+    for hunk in hunks:
+        before_line = hunk.new_start - 1 - inserted
+        last = placed[-1].before_line if placed else 0
+        if not last <= before_line <= len(state):
+            skipped += 1
+            continue
+        placed.append(Insertion(before_line, hunk.lines))
+        inserted += len(hunk.lines)
+    return placed, skipped
+
+
+def apply_insertions(state: list[str], insertions: list[Insertion]) -> list[str]:
+    """The state after inserting every insertion (positions refer to ``state``)."""
+    result = list(state)
+    for insertion in sorted(insertions, key=lambda i: i.before_line, reverse=True):
+        result[insertion.before_line : insertion.before_line] = insertion.lines
+    return result
+
+
+def apply_edit(state: list[str], text: str) -> tuple[list[str], int]:
+    """Apply one generated edit; returns the new state and the number of hunks skipped."""
+    parsed = parse_edit(text)
+    placed, skipped = place_hunks(state, parsed.hunks)
+    return apply_insertions(state, placed), parsed.malformed + skipped
+
+
+def decode_sequence(generated: str, state: list[str] | None = None) -> tuple[list[str], int]:
+    """Rebuild a program from a generated sequence; returns its lines and hunks skipped."""
+    lines = list(state or [])
+    skipped_total = 0
+    edits, _ = split_edits(generated)
+    for edit in edits:
+        lines, skipped = apply_edit(lines, edit)
+        skipped_total += skipped
+    return lines, skipped_total
+
+
+def instruction_for(lines: list[str], cursor_line: int) -> str:
+    """The instruction a buffer implies at ``cursor_line`` (0-based).
+
+    In order: the docstring of the innermost ``def``/``class`` enclosing the cursor, else the
+    comment block right above that definition, else the module docstring, else a generic one.
+    Works on text that does not parse (the buffer is mid-edit), by indentation alone.
+    """
+    cursor_line = min(cursor_line, len(lines) - 1)
+    cursor_indent = _indent_at(lines, cursor_line)
+    for row in range(cursor_line, -1, -1):
+        stripped = lines[row].lstrip()
+        if stripped.startswith(("def ", "async def ", "class ")) and (
+            row == cursor_line or _indent(lines[row]) < cursor_indent
+        ):
+            found = _docstring_at(lines, row + 1) or _comment_above(lines, row)
+            if found:
+                return found
+            cursor_indent = _indent(lines[row])
+    return _docstring_at(lines, _first_code_row(lines)) or GENERIC_INSTRUCTION
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
+def _indent_at(lines: list[str], row: int) -> int:
+    """Indentation at ``row``; a blank cursor line counts as indented past its last code line."""
+    for r in range(row, -1, -1):
+        if lines[r].strip():
+            return _indent(lines[r]) + (1 if r != row else 0)
+    return 0
+
+
+def _first_code_row(lines: list[str]) -> int:
+    for row, line in enumerate(lines):
+        if line.strip() and not line.lstrip().startswith("#"):
+            return row
+    return len(lines)
+
+
+def _docstring_at(lines: list[str], row: int) -> str | None:
+    """The triple-quoted string starting at ``row`` (skipping blanks), cleaned, or None."""
+    while row < len(lines) and not lines[row].strip():
+        row += 1
+    if row >= len(lines):
+        return None
+    first = lines[row].strip()
+    match = re.match(r'^[rRuU]?("""|\'\'\')', first)
+    if not match:
+        return None
+    quote = match.group(1)
+    body = first[match.end() :]
+    collected = []
+    while quote not in body:
+        collected.append(body)
+        row += 1
+        if row >= len(lines):
+            return None  # unterminated: the user is still typing it
+        body = lines[row].strip()
+    collected.append(body[: body.index(quote)])
+    text = "\n".join(collected).strip()
+    return text or None
+
+
+def _comment_above(lines: list[str], row: int) -> str | None:
+    comments = []
+    for r in range(row - 1, -1, -1):
+        stripped = lines[r].strip()
+        if not stripped.startswith("#"):
+            break
+        comments.append(stripped.lstrip("#").strip())
+    text = "\n".join(reversed(comments)).strip()
+    return text or None

@@ -1,0 +1,202 @@
+"""pylint with LintSeq's rules: the one place that knows which messages count as lint errors.
+
+``Linter`` runs pylint in-process and stays warm (the data pipeline uses it directly).
+``LintGate`` serves the editor: it keeps a ``Linter`` warm in a child process, so that a check
+that runs too long is killed (bounded time) and pylint can never take the server down, and it
+caches results by content hash. A suggestion passes the gate when the edited buffer has no lint
+error the current buffer lacks, compared by (message id, symbol) counts rather than lines.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import multiprocessing
+import os
+import tempfile
+import threading
+import time
+from collections import Counter, OrderedDict
+from dataclasses import dataclass, field
+
+log = logging.getLogger(__name__)
+
+# LintSeq's linter: E and F messages, plus two warnings that behave like errors.
+# Enabling exactly these is equivalent to the paper's `--disable=C,R` with the other warnings ignored.
+LINT_ARGS = ("--disable=all", "--enable=E,F,W0311,W0231", "--reports=n", "--score=n", "--persistent=n")
+_MODULE = "editseq_buffer"
+
+ErrorKey = tuple[str, str]  # (message id, symbol), e.g. ("E0602", "undefined-variable")
+
+
+@dataclass(frozen=True)
+class LintMessage:
+    line: int  # 1-based, as pylint reports it
+    column: int
+    msg_id: str
+    symbol: str
+    message: str
+
+    @property
+    def key(self) -> ErrorKey:
+        return (self.msg_id, self.symbol)
+
+
+class Linter:
+    """pylint in this process, warm across calls. Not thread-safe: use one per thread/process."""
+
+    def __init__(self) -> None:
+        from pylint.lint import Run
+        from pylint.reporters import CollectingReporter
+
+        self._reporter_type = CollectingReporter
+        self._dir = tempfile.mkdtemp(prefix="editseq-lint-")
+        self._path = os.path.join(self._dir, _MODULE + ".py")
+        with open(self._path, "w", encoding="utf-8") as f:
+            f.write("")
+        self._linter = Run([self._path, *LINT_ARGS], reporter=CollectingReporter(), exit=False).linter
+
+    def messages(self, text: str) -> list[LintMessage]:
+        import astroid
+
+        with open(self._path, "w", encoding="utf-8", errors="surrogatepass") as f:
+            f.write(text)
+        # Forget the previous buffer's AST, but keep the (expensive) stdlib and builtins ones.
+        astroid.MANAGER.astroid_cache.pop(_MODULE, None)
+        reporter = self._reporter_type()
+        self._linter.set_reporter(reporter)
+        self._linter.check([self._path])
+        return [
+            LintMessage(m.line, m.column, m.msg_id, m.symbol, m.msg)
+            for m in reporter.messages
+            if m.msg_id[0] in "EF" or m.msg_id in ("W0311", "W0231")
+        ]
+
+
+def error_counts(messages: list[LintMessage]) -> Counter[ErrorKey]:
+    return Counter(m.key for m in messages)
+
+
+def new_errors(before: list[LintMessage], after: list[LintMessage]) -> Counter[ErrorKey]:
+    """Errors ``after`` has beyond those ``before`` had (by id and symbol, not by line)."""
+    return error_counts(after) - error_counts(before)
+
+
+@dataclass(frozen=True)
+class LintResult:
+    messages: list[LintMessage] = field(default_factory=list)
+    elapsed_s: float = 0.0
+    failure: str | None = None  # "timed out after 2.0 s", or pylint's crash message
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether an edit may be offered, and why."""
+
+    offered: bool
+    errors_before: list[LintMessage]
+    errors_after: list[LintMessage]
+    added: Counter[ErrorKey]
+    reason: str
+    elapsed_s: float
+
+
+def _worker(conn) -> None:  # runs in the child process
+    linter = Linter()
+    conn.send("ready")
+    while True:
+        text = conn.recv()
+        if text is None:
+            return
+        try:
+            conn.send(("ok", linter.messages(text)))
+        except Exception as exc:  # pylint itself crashed on this text: report, keep serving
+            conn.send(("error", f"{type(exc).__name__}: {exc}"))
+
+
+class LintGate:
+    """Warm pylint in a child process with a per-check time limit and a content-hash cache."""
+
+    def __init__(self, timeout_s: float = 3.0, cache_size: int = 256) -> None:
+        self.timeout_s = timeout_s
+        self._cache: OrderedDict[str, LintResult] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+        self._process = None
+        self._conn = None
+
+    def start(self) -> None:
+        """Start (or restart) the worker; waits until pylint is imported and warm."""
+        with self._lock:
+            self._ensure_worker()
+
+    def close(self) -> None:
+        with self._lock:
+            self._stop_worker()
+
+    def check(self, text: str) -> LintResult:
+        key = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+            result = self._check_in_worker(text)
+            if result.ok:
+                self._cache[key] = result
+                if len(self._cache) > self._cache_size:
+                    self._cache.popitem(last=False)
+            return result
+
+    def judge(self, before: str, after: str) -> Verdict:
+        """May ``after`` replace ``before``? Only if it adds no lint error."""
+        started = time.perf_counter()
+        first, second = self.check(before), self.check(after)
+        elapsed = time.perf_counter() - started
+        if not first.ok or not second.ok:
+            failure = first.failure or second.failure
+            return Verdict(False, first.messages, second.messages, Counter(), f"lint failed: {failure}", elapsed)
+        added = new_errors(first.messages, second.messages)
+        if added:
+            names = ", ".join(f"{symbol} ({msg_id})" for msg_id, symbol in sorted(added))
+            return Verdict(False, first.messages, second.messages, added, f"adds lint errors: {names}", elapsed)
+        return Verdict(True, first.messages, second.messages, added, "adds no lint error", elapsed)
+
+    def _check_in_worker(self, text: str) -> LintResult:
+        started = time.perf_counter()
+        try:
+            self._ensure_worker()
+            self._conn.send(text)
+            if not self._conn.poll(self.timeout_s):
+                self._stop_worker()  # pylint cannot be interrupted in-process; end the worker
+                return LintResult(failure=f"timed out after {self.timeout_s:g} s")
+            status, payload = self._conn.recv()
+        except (EOFError, OSError, BrokenPipeError) as exc:
+            self._stop_worker()
+            return LintResult(failure=f"lint worker died: {exc!r}")
+        elapsed = time.perf_counter() - started
+        if status != "ok":
+            return LintResult(elapsed_s=elapsed, failure=payload)
+        return LintResult(payload, elapsed)
+
+    def _ensure_worker(self) -> None:
+        if self._process is not None and self._process.is_alive():
+            return
+        context = multiprocessing.get_context("spawn")
+        parent, child = context.Pipe()
+        self._process = context.Process(target=_worker, args=(child,), daemon=True, name="editseq-lint")
+        self._process.start()
+        self._conn = parent
+        if not parent.poll(60) or parent.recv() != "ready":
+            raise RuntimeError("the pylint worker did not start")
+        log.info("pylint worker started (pid %s)", self._process.pid)
+
+    def _stop_worker(self) -> None:
+        if self._process is not None:
+            self._process.kill()
+            self._process.join(5)
+        self._process = None
+        self._conn = None
