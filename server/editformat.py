@@ -58,9 +58,41 @@ class ParsedEdit:
 
 
 def edit_text(before: list[str], after: list[str]) -> str:
-    """The edit (zero-context unified diff without file headers) turning ``before`` into ``after``."""
-    rows = difflib.unified_diff(before, after, n=0, lineterm="")
-    return "\n".join(row for row in rows if not row.startswith(("---", "+++")))
+    """The edit (zero-context unified diff without file headers) turning ``before`` into ``after``.
+
+    ``before`` must be a subsequence of ``after``. difflib's diff is used, as in the paper, unless
+    repeated lines lead it to a delete-and-insert; then the leftmost alignment gives pure insertions.
+    """
+    rows = [r for r in difflib.unified_diff(before, after, n=0, lineterm="") if not r.startswith(("---", "+++"))]
+    if any(r.startswith("-") for r in rows):
+        rows = _insertion_rows(before, after)
+    return "\n".join(rows)
+
+
+def _insertion_rows(before: list[str], after: list[str]) -> list[str]:
+    """Insertion-only hunks from the leftmost alignment of ``before`` inside ``after``."""
+    rows: list[str] = []
+    matched = 0
+    run: list[int] = []
+
+    def flush() -> None:
+        if run:
+            length = len(run)
+            new = f"{run[0] + 1}" if length == 1 else f"{run[0] + 1},{length}"
+            rows.append(f"@@ -{matched},0 +{new} @@")
+            rows.extend("+" + after[j] for j in run)
+            run.clear()
+
+    for j, line in enumerate(after):
+        if matched < len(before) and line == before[matched]:
+            flush()
+            matched += 1
+        else:
+            run.append(j)
+    flush()
+    if matched != len(before):
+        raise ValueError("edit_text: the earlier state is not a subsequence of the later one")
+    return rows
 
 
 def render_sequence(instruction: str, edits: list[str], eos: str = "") -> str:
@@ -79,16 +111,25 @@ def render_states(instruction: str, states: list[list[str]], eos: str = "") -> s
     return render_sequence(instruction, edits, eos)
 
 
+STATE_BLOCK = 8  # lines per edit when a buffer enters a prompt as the state written so far
+
+
+def state_edits(state: list[str], block: int = STATE_BLOCK) -> list[str]:
+    """The state as edits that append ``block`` lines each, top to bottom.
+
+    A single hunk would carry the line count in its header, which changes whenever the buffer
+    grows and so would invalidate the KV cache from the top; blocks keep all but the last one fixed.
+    """
+    return [edit_text(state[:start], state[: start + block]) for start in range(0, len(state), block)]
+
+
 def build_prompt(instruction: str, state: list[str]) -> str:
     """Prompt asking for the next edit after ``state`` (the buffer written so far).
 
-    The state enters as one insertion from the empty file, so the model continues with the next
-    diff; the text is a prefix of the prompt for any longer state, which keeps the KV cache warm.
+    The state enters as insertions already made (``state_edits``), so the model continues with
+    the next diff. Growing the buffer at its end changes only the last block of the prompt.
     """
-    prompt = instruction.rstrip("\n") + DIFF_SEP
-    if state:
-        prompt += edit_text([], state) + DIFF_SEP
-    return prompt
+    return instruction.rstrip("\n") + "".join(DIFF_SEP + e for e in state_edits(state)) + DIFF_SEP
 
 
 def split_edits(generated: str) -> tuple[list[str], bool]:

@@ -56,8 +56,11 @@ class Linter:
             f.write("")
         self._linter = Run([self._path, *LINT_ARGS], reporter=CollectingReporter(), exit=False).linter
 
-    def messages(self, text: str) -> list[LintMessage]:
+    def messages(self, text: str, indent: str = "    ") -> list[LintMessage]:
+        """LintSeq errors in ``text``; ``indent`` is the indentation unit W0311 checks against."""
         import astroid
+
+        self._linter.config.indent_string = indent
 
         with open(self._path, "w", encoding="utf-8", errors="surrogatepass") as f:
             f.write(text)
@@ -71,6 +74,19 @@ class Linter:
             for m in reporter.messages
             if m.msg_id[0] in "EF" or m.msg_id in ("W0311", "W0231")
         ]
+
+
+def detect_indent(text: str) -> str:
+    """The buffer's indentation unit: the first indented line after a line ending in ':'."""
+    previous = ""
+    for line in text.split("\n"):
+        if line.strip():
+            if previous.rstrip().endswith(":"):
+                unit = line[: len(line) - len(line.lstrip())][len(previous) - len(previous.lstrip()):]
+                if unit.strip() == "" and unit and (set(unit) == {" "} or set(unit) == {"\t"}):
+                    return unit
+            previous = line
+    return "    "
 
 
 def error_counts(messages: list[LintMessage]) -> Counter[ErrorKey]:
@@ -109,11 +125,12 @@ def _worker(conn) -> None:  # runs in the child process
     linter = Linter()
     conn.send("ready")
     while True:
-        text = conn.recv()
-        if text is None:
+        request = conn.recv()
+        if request is None:
             return
+        text, indent = request
         try:
-            conn.send(("ok", linter.messages(text)))
+            conn.send(("ok", linter.messages(text, indent)))
         except Exception as exc:  # pylint itself crashed on this text: report, keep serving
             conn.send(("error", f"{type(exc).__name__}: {exc}"))
 
@@ -138,13 +155,15 @@ class LintGate:
         with self._lock:
             self._stop_worker()
 
-    def check(self, text: str) -> LintResult:
-        key = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    def check(self, text: str, indent: str | None = None) -> LintResult:
+        """Lint ``text`` (W0311 against ``indent``, by default the text's own indentation unit)."""
+        indent = indent or detect_indent(text)
+        key = hashlib.sha256((indent + "\0" + text).encode("utf-8", "surrogatepass")).hexdigest()
         with self._lock:
             if key in self._cache:
                 self._cache.move_to_end(key)
                 return self._cache[key]
-            result = self._check_in_worker(text)
+            result = self._check_in_worker(text, indent)
             if result.ok:
                 self._cache[key] = result
                 if len(self._cache) > self._cache_size:
@@ -154,7 +173,8 @@ class LintGate:
     def judge(self, before: str, after: str) -> Verdict:
         """May ``after`` replace ``before``? Only if it adds no lint error."""
         started = time.perf_counter()
-        first, second = self.check(before), self.check(after)
+        indent = detect_indent(before)  # judge both by the buffer's own style
+        first, second = self.check(before, indent), self.check(after, indent)
         elapsed = time.perf_counter() - started
         if not first.ok or not second.ok:
             failure = first.failure or second.failure
@@ -165,11 +185,11 @@ class LintGate:
             return Verdict(False, first.messages, second.messages, added, f"adds lint errors: {names}", elapsed)
         return Verdict(True, first.messages, second.messages, added, "adds no lint error", elapsed)
 
-    def _check_in_worker(self, text: str) -> LintResult:
+    def _check_in_worker(self, text: str, indent: str) -> LintResult:
         started = time.perf_counter()
         try:
             self._ensure_worker()
-            self._conn.send(text)
+            self._conn.send((text, indent))
             if not self._conn.poll(self.timeout_s):
                 self._stop_worker()  # pylint cannot be interrupted in-process; end the worker
                 return LintResult(failure=f"timed out after {self.timeout_s:g} s")

@@ -1,0 +1,127 @@
+"""Command line: ``editseq serve | suggest | options``.
+
+Everything human-readable goes to stdout only for the one-shot commands; ``serve`` speaks LSP on
+stdout and logs to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import logging
+import sys
+from pathlib import Path
+
+from .options import Options, option_docs, parse_options
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="editseq", description=__doc__.splitlines()[0])
+    parser.add_argument("--log-level", default="INFO", help="stderr log level (default INFO)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    commands.add_parser("serve", help="run the language server on stdio")
+
+    suggest = commands.add_parser("suggest", help="print the model's lint-checked next edit as a diff")
+    suggest.add_argument("file", type=Path)
+    suggest.add_argument("--line", type=int, required=True, help="cursor line, counted from 1")
+    suggest.add_argument("--character", type=int, default=None,
+                         help="cursor column, counted from 1 (default: end of the line)")
+    suggest.add_argument("--json", action="store_true", help="print a JSON object instead of a diff")
+    suggest.add_argument("--options", default="{}", help="options as JSON, e.g. '{\"maxTokens\": 64}'")
+
+    commands.add_parser("options", help="print the options table (markdown)")
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(stream=sys.stderr, level=args.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command == "serve":
+        from .lsp import server
+
+        server.start_io()
+        return 0
+    if args.command == "options":
+        print(options_table())
+        return 0
+    return run_suggest(args)
+
+
+def options_table() -> str:
+    rows = ["| option | type | default | meaning |", "|---|---|---|---|"]
+    for row in option_docs():
+        rows.append(f"| `{row['name']}` | {row['type']} | `{json.dumps(row['default'])}` | {row['doc']} |")
+    return "\n".join(rows)
+
+
+def read_source(path: Path) -> str:
+    """The file's text; raises SystemExit with a clear message for unreadable or non-UTF-8 files."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SystemExit(f"editseq: cannot read {path}: {exc.strerror}") from exc
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SystemExit(f"editseq: {path} is not UTF-8 (byte {exc.start}: {exc.reason}); "
+                         "editseq reads Python source as UTF-8") from exc
+
+
+def run_suggest(args: argparse.Namespace) -> int:
+    from .runtime import ModelError
+    from .suggest import Suggester
+
+    try:
+        raw = json.loads(args.options)
+    except json.JSONDecodeError as exc:
+        raise SystemExit(f"editseq: --options is not JSON: {exc}") from exc
+    options, errors = parse_options(raw, Options())
+    for error in errors:
+        logging.warning("%s", error)
+    text = read_source(args.file)
+    lines = text.split("\n")
+    if not 1 <= args.line <= len(lines):
+        raise SystemExit(f"editseq: --line {args.line} is outside {args.file} (1..{len(lines)})")
+    line = args.line - 1
+    character = len(lines[line]) if args.character is None else args.character - 1
+    if not 0 <= character <= len(lines[line]):
+        raise SystemExit(f"editseq: --character {args.character} is outside line {args.line} "
+                         f"(1..{len(lines[line]) + 1})")
+    suggester = Suggester(options)
+    try:
+        result = suggester.suggest(text, line, character)
+    except ModelError as exc:
+        raise SystemExit(f"editseq: {exc}") from exc
+    finally:
+        suggester.close()
+    offer = result.offers[0] if result.offers else None
+    new_text = offer.new_text if offer else text
+    diff = "".join(difflib.unified_diff(
+        text.splitlines(keepends=True), new_text.splitlines(keepends=True),
+        fromfile=f"a/{args.file.name}", tofile=f"b/{args.file.name}"))
+    if args.json:
+        print(json.dumps({
+            "offered": offer is not None,
+            "reason": result.reason,
+            "diff": diff,
+            "new_text": new_text,
+            "at_cursor": bool(offer and offer.at_cursor),
+            "errors_before": [_message(m) for m in result.errors_before],
+            "errors_after": [_message(m) for m in result.errors_after],
+            "window_lines": [result.window[0] + 1, result.window[1]],
+            "latency_ms": round(result.timings.get("latency_ms", 0.0), 1),
+            "timings": {k: round(v, 1) for k, v in result.timings.items()},
+            "candidates": [c.text for c in (result.outcome.candidates if result.outcome else [])],
+        }, indent=2))
+    else:
+        print(diff if diff else f"# nothing offered: {result.reason}")
+        print(f"# {result.reason}; {result.timings.get('latency_ms', 0):.0f} ms", file=sys.stderr)
+    return 0
+
+
+def _message(m) -> dict:
+    return {"line": m.line, "id": m.msg_id, "symbol": m.symbol, "message": m.message}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

