@@ -33,6 +33,13 @@ def main(argv: list[str] | None = None) -> int:
 
     commands.add_parser("options", help="print the options table (markdown)")
 
+    from editseq.model.eval.run import add_arguments as add_eval_arguments  # stdlib-only module
+
+    evaluate = commands.add_parser("eval", help="evaluate a model on HumanEvalPack (Synthesize, Fix, Explain)")
+    add_eval_arguments(evaluate)
+    report = commands.add_parser("eval-report", help="render model/results/README.md and passk.png")
+    report.add_argument("--results-dir", type=Path, default=None, help="default: model/results")
+
     args = parser.parse_args(argv)
     logging.basicConfig(stream=sys.stderr, level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -44,6 +51,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "options":
         print(options_table())
         return 0
+    if args.command == "eval":
+        from editseq.model.eval.run import run_from_args
+
+        return run_from_args(args)
+    if args.command == "eval-report":
+        from editseq.model.eval.report import main as report_main
+
+        return report_main([] if args.results_dir is None else ["--results-dir", str(args.results_dir)])
     return run_suggest(args)
 
 

@@ -112,3 +112,188 @@ def _nothing_reason(candidate: Candidate) -> str:
     if candidate.repeated_hunks:
         return "the model only repeated existing lines"
     return "the model's edit was not a well-formed insertion"
+
+
+# --- Whole programs, edit by edit (the evaluation harness; also usable for "write this file") ---
+
+# judge(state before, state after) -> (accepted, reason, verdict object)
+ProgramJudge = Callable[[list[str], list[str]], tuple[bool, str, object]]
+
+DECODING_CHECKED = "checked"
+DECODING_PLAIN = "plain"
+CLOSE = editformat.DIFF_SEP + editformat.DIFF_SEP  # two empty edits end a sequence
+
+
+@dataclass
+class ProgramResult:
+    """A program written by the model, with what it took to write it."""
+
+    lines: list[str]
+    mode: str  # "checked" or "plain"
+    finish: str  # "closed", "max_edits", "budget", "rejected", "cancelled", "context", "length"
+    edits: int = 0  # accepted (checked) or decoded (plain) edits
+    resamples: int = 0  # generations beyond the first for an edit (checked)
+    rejected: int = 0  # sampled edits the judge or the parser turned down (checked)
+    skipped_hunks: int = 0  # malformed or misplaced hunks
+    repeated_hunks: int = 0  # hunks dropped because they only repeated existing lines
+    generated_tokens: int = 0
+    prompt_tokens: int = 0  # of the last request
+    reused_tokens: int = 0  # summed over requests: prompt tokens served from the KV cache
+    elapsed_s: float = 0.0
+    edit_texts: list[str] = field(default_factory=list)  # as applied (checked) or generated (plain)
+    raw: str = ""  # the generated text (plain) or the final prompt continuation (checked)
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines) + ("\n" if self.lines else "")
+
+    def counters(self) -> dict:
+        return {
+            "mode": self.mode, "finish": self.finish, "edits": self.edits,
+            "resamples": self.resamples, "rejected": self.rejected,
+            "skipped_hunks": self.skipped_hunks, "repeated_hunks": self.repeated_hunks,
+            "generated_tokens": self.generated_tokens, "reused_tokens": self.reused_tokens,
+            "elapsed_s": round(self.elapsed_s, 3),
+        }
+
+
+_LINTER = None
+
+
+def shared_linter():
+    """This process's warm in-process pylint (``lintgate.Linter``), created on first use.
+    Not thread-safe, like the Linter itself."""
+    global _LINTER
+    if _LINTER is None:
+        from .lintgate import Linter
+
+        _LINTER = Linter()
+    return _LINTER
+
+
+def lint_judge() -> ProgramJudge:
+    """The default judge: an edit passes when it adds no LintSeq lint error (warm, in-process)."""
+    from .lintgate import detect_indent, new_errors
+
+    linter = shared_linter()
+    cache: dict[str, list] = {}
+
+    def messages(lines: list[str], indent: str) -> list:
+        text = "\n".join(lines) + "\n"
+        key = indent + "\0" + text
+        if key not in cache:
+            if len(cache) > 64:
+                cache.clear()
+            cache[key] = linter.messages(text, indent)
+        return cache[key]
+
+    def judge(before: list[str], after: list[str]) -> tuple[bool, str, object]:
+        indent = detect_indent("\n".join(after))
+        added = new_errors(messages(before, indent), messages(after, indent))
+        if added:
+            names = ", ".join(f"{symbol} ({msg_id})" for msg_id, symbol in sorted(added))
+            return False, f"adds lint errors: {names}", added
+        return True, "adds no lint error", added
+
+    return judge
+
+
+def decode_program(
+    runtime: ModelRuntime,
+    instruction: str,
+    settings: SamplingSettings,
+    judge: ProgramJudge | None = None,
+    max_edits: int = 32,
+    cancel: threading.Event | None = None,
+    *,
+    mode: str = DECODING_CHECKED,
+    state: list[str] | None = None,
+    max_tokens: int = 512,
+) -> ProgramResult:
+    """Write a whole program after ``instruction``, starting from ``state`` (default: empty).
+
+    ``checked``: one edit at a time with ``next_edit`` (repeated hunks dropped, each edit judged,
+    ``settings.samples`` attempts); an accepted edit is appended to the prompt as it was applied,
+    so the next request reuses the KV cache. Stops when the model closes the sequence, after
+    ``max_edits`` edits, when ``max_tokens`` generated tokens (all attempts) are spent, or when no
+    attempt at an edit passes. ``judge`` defaults to ``lint_judge()``.
+    ``plain``: the whole sequence in one generation (``max_tokens``, stopping at two empty edits)
+    decoded with ``editformat.decode_sequence``, for comparison.
+    """
+    import time
+
+    from .runtime import ContextOverflow
+
+    started = time.perf_counter()
+    state = list(state or [])
+    prompt = editformat.build_prompt(instruction, state) if state else instruction.rstrip("\n") + editformat.DIFF_SEP
+    if mode == DECODING_PLAIN:
+        result = ProgramResult(state, DECODING_PLAIN, "length")
+        try:
+            generation = runtime.generate(
+                prompt, max_tokens=max_tokens, temperature=settings.temperature, top_p=settings.top_p,
+                stop=(CLOSE,), seed=settings.seed, cancel=cancel,
+            )
+        except ContextOverflow:
+            result.finish = "context"
+            return result
+        edits, closed = editformat.split_edits(generation.text)
+        result.lines, result.skipped_hunks = editformat.decode_sequence(generation.text, state)
+        result.edits, result.edit_texts, result.raw = len(edits), edits, generation.text
+        result.finish = "cancelled" if generation.finish == "cancelled" else (
+            "closed" if closed or generation.finish in ("stop", "eos") else "length")
+        result.generated_tokens, result.prompt_tokens = generation.generated_tokens, generation.prompt_tokens
+        result.reused_tokens = generation.reused_tokens
+        result.elapsed_s = time.perf_counter() - started
+        return result
+    if mode != DECODING_CHECKED:
+        raise ValueError(f"unknown decoding mode {mode!r}; use 'checked' or 'plain'")
+
+    judge = judge or lint_judge()
+    result = ProgramResult(state, DECODING_CHECKED, "max_edits")
+    continuation = ""
+    while result.edits < max_edits:
+        remaining = max_tokens - result.generated_tokens
+        if remaining <= 0:
+            result.finish = "budget"
+            break
+        step = SamplingSettings(min(settings.max_tokens, remaining), settings.temperature,
+                                settings.top_p, settings.samples, settings.seed + 1000 * result.edits)
+        current = result.lines
+
+        def edit_judge(insertions: list[Insertion], current: list[str] = current) -> tuple[bool, str, object]:
+            return judge(current, editformat.apply_insertions(current, insertions))
+
+        try:
+            outcome = next_edit(runtime, prompt, current, step, edit_judge, cancel)
+        except ContextOverflow:
+            result.finish = "context"
+            break
+        for generation in outcome.generations:
+            result.generated_tokens += generation.generated_tokens
+            result.reused_tokens += generation.reused_tokens
+            result.prompt_tokens = generation.prompt_tokens
+        result.resamples += max(0, len(outcome.generations) - 1)
+        accepted = outcome.accepted
+        result.rejected += sum(1 for c in outcome.candidates if not c.accepted)
+        if outcome.cancelled:
+            result.finish = "cancelled"
+            break
+        if outcome.closed:
+            result.finish = "closed"
+            break
+        if accepted is None:
+            result.finish = "rejected"
+            break
+        result.skipped_hunks += accepted.skipped_hunks
+        result.repeated_hunks += accepted.repeated_hunks
+        after = editformat.apply_insertions(current, accepted.insertions)
+        applied = editformat.edit_text(current, after)
+        result.lines = after
+        result.edits += 1
+        result.edit_texts.append(applied)
+        prompt += applied + editformat.DIFF_SEP
+        continuation += applied + editformat.DIFF_SEP
+    result.raw = continuation
+    result.elapsed_s = time.perf_counter() - started
+    return result

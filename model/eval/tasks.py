@@ -1,0 +1,342 @@
+"""HumanEvalPack (Python) tasks: the prompt for each format and the program each answer runs as.
+
+The protocols follow OctoPack's HumanEvalPack (bigcode-evaluation-harness, ``humanevalpack.py``,
+"instruct" prompts), in the two formats editseq's models speak:
+
+- ``lintseq``: the instruction, then ``"\\n<|diff|>"``; the model writes edits, decoded (checked
+  or plain, ``editseq.decoding.decode_program``) into a program. No chat template.
+- ``chat``: the model's own chat template (from the GGUF, rendered with llama-cpp-python's
+  Jinja2 formatter); the program is the first ```python fenced block of the answer (the one
+  defining the entry point, if any). Generation stops once that block is closed.
+
+Tasks:
+- Synthesize: the ``instruction`` field.
+- Fix: context = declaration + buggy_solution + "\\n" + test, instruction "Fix bugs in {entry_point}.".
+  chat: context, newline, instruction; the answer is a rewrite. lintseq: the buggy function is the
+  state already written (``editformat.build_prompt``) and the tests plus the instruction are the
+  instruction; the answer is the edits after it (insertions only: the format cannot delete).
+- Explain: step 1, context = declaration + canonical_solution, instruction "Provide a concise
+  natural language description of the code using at most {len(docstring)} characters."; the
+  answer is cut to that many characters, at the first code-like line, and lines of the solution
+  longer than 20 characters are removed (OctoPack's ``remove_code``). Step 2, from the description
+  alone: "Write functional code in Python according to the description.", with the declaration as
+  prefix (chat: the answer starts as a ```python block holding the declaration; lintseq: the
+  declaration is the state already written).
+
+Every program runs as IMPORT_HELPER + code + test (the test ends with ``check(entry_point)``).
+IMPORT_HELPER is OctoPack's Python import helper without numpy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from editseq import editformat
+from editseq.decoding import SamplingSettings, decode_program
+from editseq.runtime import ContextOverflow, Generation, ModelRuntime
+
+TASKS = ("synthesize", "fix", "explain")
+FORMATS = ("lintseq", "chat")
+DECODINGS = ("checked", "plain")
+
+FIX_INSTRUCTION = "Fix bugs in {entry_point}."
+DESCRIBE_INSTRUCTION = "Provide a concise natural language description of the code using at most {n} characters."
+REGENERATE_INSTRUCTION = "Write functional code in Python according to the description."
+IMPORT_HELPER = """import math
+import re
+import sys
+import copy
+import datetime
+import itertools
+import collections
+import heapq
+import statistics
+import functools
+import hashlib
+import string
+from typing import *
+from collections import *"""
+# OctoPack's Python stop words: a description ends where code starts.
+DESCRIPTION_STOPS = ("\nclass", "\ndef", "\n#", "\n@", "\nprint", "\nif", "\nassert")
+CHAT_STOPS = ("<|im_end|>", "<|endoftext|>", "<|end|>", "<|eot_id|>")
+CHATML = "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}" \
+         "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+
+_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:\n[ \t]*```|\Z)", re.DOTALL)
+_CLOSED_FENCE = re.compile(r"```[^\n]*\n(.*?)\n[ \t]*```", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class Problem:
+    task_id: str
+    prompt: str
+    declaration: str
+    canonical_solution: str
+    buggy_solution: str
+    test: str
+    entry_point: str
+    docstring: str
+    instruction: str
+
+    @classmethod
+    def from_row(cls, row: dict) -> Problem:
+        return cls(**{name: row[name] for name in cls.__dataclass_fields__})
+
+
+def default_data_path() -> Path:
+    """``$EDITSEQ_HUMANEVALPACK``, else ``../shared/data/humanevalpack-python.jsonl`` beside the repo."""
+    if os.environ.get("EDITSEQ_HUMANEVALPACK"):
+        return Path(os.environ["EDITSEQ_HUMANEVALPACK"])
+    return Path(__file__).resolve().parents[3] / "shared" / "data" / "humanevalpack-python.jsonl"
+
+
+def load_problems(path: Path | None = None, limit: int | None = None) -> list[Problem]:
+    path = path or default_data_path()
+    if not path.is_file():
+        raise FileNotFoundError(f"HumanEvalPack not found at {path}; fix: pass --data or set EDITSEQ_HUMANEVALPACK")
+    with path.open(encoding="utf-8") as f:
+        problems = [Problem.from_row(json.loads(line)) for line in f if line.strip()]
+    return problems[:limit] if limit else problems
+
+
+@dataclass(frozen=True)
+class GenSettings:
+    max_tokens: int = 384  # per chat answer; per program (all edits and attempts) in lintseq
+    temperature: float = 0.0
+    top_p: float = 0.95
+    decoding: str = "checked"  # lintseq only: checked | plain
+    edit_tokens: int = 96  # lintseq checked: per edit
+    edit_samples: int = 2  # lintseq checked: attempts per edit
+    max_edits: int = 24  # lintseq checked
+
+
+@dataclass
+class Sample:
+    """One answer to one problem: the code to test and how it was produced."""
+
+    code: str
+    raw: str  # what the model generated (the chat answer, or the edits)
+    generated_tokens: int = 0
+    gen_s: float = 0.0
+    finish: str = ""
+    description: str | None = None  # explain: the step-1 description the code was written from
+    decoding: dict | None = None  # lintseq: decode_program counters
+    extra: dict = field(default_factory=dict)
+
+
+class Generator:
+    """A loaded model that answers in either format."""
+
+    def __init__(self, runtime: ModelRuntime) -> None:
+        self.runtime = runtime
+        self._formatter = None
+        self.template_source = ""
+
+    # -- chat --
+    def chat_prompt(self, user: str, assistant_prefix: str = "") -> str:
+        """The prompt for one user turn, in the model's chat template, with the answer begun."""
+        if self._formatter is None:
+            self._formatter = self._make_formatter()
+        return self._formatter(messages=[{"role": "user", "content": user}]).prompt + assistant_prefix
+
+    def _make_formatter(self):
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        self.runtime.load()
+        llama = self.runtime._llama  # the runtime exposes no metadata accessor yet
+        template = (llama.metadata or {}).get("tokenizer.chat_template")
+        self.template_source = "gguf" if template else "chatml-fallback"
+
+        def token_text(token_id: int) -> str:
+            if token_id < 0:
+                return ""
+            return llama.detokenize([token_id], special=True).decode("utf-8", "replace")
+
+        return Jinja2ChatFormatter(template or CHATML, token_text(llama.token_eos()), token_text(llama.token_bos()))
+
+    def chat(self, user: str, settings: GenSettings, seed: int, *, assistant_prefix: str = "",
+             max_tokens: int | None = None, stop: tuple[str, ...] = (), entry_point: str | None = None
+             ) -> Generation:
+        """Answer ``user``; with ``entry_point``, stop once a closed code block defines it."""
+        prompt = self.chat_prompt(user, assistant_prefix)
+        cancel = threading.Event()
+        on_text = None
+        if entry_point is not None:
+            def on_text(text: str) -> None:
+                if text.count("```") >= 2 and _closed_block_defining(text, entry_point):
+                    cancel.set()
+        generation = self.complete(prompt, settings, seed, max_tokens=max_tokens, stop=CHAT_STOPS + stop,
+                                   cancel=cancel, on_text=on_text)
+        if generation.finish == "cancelled" and cancel.is_set():
+            generation = replace(generation, finish="code_block")  # we stopped it
+        return generation
+
+    def complete(self, prompt: str, settings: GenSettings, seed: int, *, max_tokens: int | None = None,
+                 stop: tuple[str, ...] = (), cancel: threading.Event | None = None, on_text=None
+                 ) -> Generation:
+        """Plain completion, with ``max_tokens`` shrunk to what the context window leaves."""
+        budget = max_tokens or settings.max_tokens
+        room = self.runtime.spec.n_ctx - self.runtime.count_tokens(prompt)
+        if room <= 0:
+            raise ContextOverflow(f"prompt fills the context window of {self.runtime.spec.n_ctx} tokens")
+        return self.runtime.generate(prompt, max_tokens=min(budget, room), temperature=settings.temperature,
+                                     top_p=settings.top_p, stop=stop, seed=seed, cancel=cancel, on_text=on_text)
+
+    # -- lintseq --
+    def program(self, instruction: str, settings: GenSettings, seed: int, state: list[str] | None = None):
+        sampling = SamplingSettings(max_tokens=settings.edit_tokens, temperature=settings.temperature,
+                                    top_p=settings.top_p, samples=settings.edit_samples, seed=seed)
+        return decode_program(self.runtime, instruction, sampling, max_edits=settings.max_edits,
+                              mode=settings.decoding, state=state, max_tokens=settings.max_tokens)
+
+
+def _closed_block_defining(text: str, entry_point: str) -> bool:
+    return any(f"def {entry_point}" in m.group(1) for m in _CLOSED_FENCE.finditer(text))
+
+
+def extract_code(text: str, entry_point: str | None = None) -> str:
+    """The code of an answer: its python block defining ``entry_point``, else its first python
+    block, else its first block of any language (an unclosed block runs to the end of the
+    answer); the whole answer when it has no fence."""
+    blocks = [(m.group(1).lower(), m.group(2)) for m in _FENCE.finditer(text)]
+    if not blocks:
+        return text.strip("\n")
+    python = [code for language, code in blocks if language in ("", "python", "py", "python3")]
+    candidates = python or [code for _, code in blocks]
+    if entry_point:
+        for code in candidates:
+            if f"def {entry_point}" in code:
+                return code
+    return candidates[0]
+
+
+def program_for(problem: Problem, code: str) -> str:
+    """The program executed for ``code``: imports, the code, the tests (which call check)."""
+    test = problem.test.rstrip("\n")
+    if f"check({problem.entry_point})" not in test:
+        test += f"\n\ncheck({problem.entry_point})"
+    return f"{IMPORT_HELPER}\n{code.rstrip()}\n\n{test}\n"
+
+
+def clean_description(text: str, problem: Problem) -> str:
+    """OctoPack's post-processing of a description: cut to len(docstring), at the first code-like
+    line, and without lines of the solution longer than 20 characters."""
+    text = text.strip()[: len(problem.docstring)]
+    for stop in DESCRIPTION_STOPS:
+        if stop in text:
+            text = text[: text.find(stop)]
+    for line in problem.canonical_solution.split("\n"):
+        line = line.strip()
+        if len(line) > 20 and line in text:
+            text = text.replace(line, "")
+    return text.rstrip()
+
+
+def lines_of(code: str) -> list[str]:
+    return code.rstrip("\n").split("\n") if code.strip() else []
+
+
+def fix_context(problem: Problem) -> str:
+    return problem.declaration + problem.buggy_solution + "\n" + problem.test
+
+
+def describe_context(problem: Problem) -> str:
+    return problem.declaration + problem.canonical_solution
+
+
+def generate(task: str, problem: Problem, fmt: str, generator: Generator, settings: GenSettings,
+             seed: int) -> Sample:
+    """One sample of ``task`` for ``problem``; never raises for what the model writes."""
+    started = time.perf_counter()
+    try:
+        if task == "synthesize":
+            sample = _synthesize(problem, fmt, generator, settings, seed)
+        elif task == "fix":
+            sample = _fix(problem, fmt, generator, settings, seed)
+        elif task == "explain":
+            sample = _explain(problem, fmt, generator, settings, seed)
+        else:
+            raise ValueError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
+    except ContextOverflow as exc:
+        sample = Sample("", "", finish="context", extra={"error": str(exc)})
+    sample.gen_s = round(time.perf_counter() - started, 3)
+    return sample
+
+
+def _from_program(result, raw_prefix: str = "") -> Sample:
+    return Sample(result.text, raw_prefix + result.raw, result.generated_tokens, finish=result.finish,
+                  decoding=result.counters())
+
+
+def _from_chat(generation: Generation, entry_point: str) -> Sample:
+    return Sample(extract_code(generation.text, entry_point), generation.text, generation.generated_tokens,
+                  finish=generation.finish)
+
+
+def _synthesize(problem: Problem, fmt: str, generator: Generator, settings: GenSettings, seed: int) -> Sample:
+    if fmt == "lintseq":
+        return _from_program(generator.program(problem.instruction.strip(), settings, seed))
+    generation = generator.chat(problem.instruction.strip(), settings, seed, entry_point=problem.entry_point)
+    return _from_chat(generation, problem.entry_point)
+
+
+def _fix(problem: Problem, fmt: str, generator: Generator, settings: GenSettings, seed: int) -> Sample:
+    instruction = FIX_INSTRUCTION.format(entry_point=problem.entry_point)
+    if fmt == "lintseq":
+        state = lines_of(problem.declaration + problem.buggy_solution)
+        result = generator.program(problem.test.strip() + "\n" + instruction, settings, seed, state=state)
+        return _from_program(result)
+    generation = generator.chat(fix_context(problem).strip() + "\n" + instruction, settings, seed,
+                                entry_point=problem.entry_point)
+    return _from_chat(generation, problem.entry_point)
+
+
+def _explain(problem: Problem, fmt: str, generator: Generator, settings: GenSettings, seed: int) -> Sample:
+    describe = describe_context(problem).strip() + "\n" + DESCRIBE_INSTRUCTION.format(n=len(problem.docstring))
+    # The answer is cut to len(docstring) characters: tokens past about half that are never kept.
+    describe_tokens = min(settings.max_tokens, len(problem.docstring) // 2 + 16)
+    if fmt == "lintseq":
+        first = generator.complete(describe, settings, seed, max_tokens=describe_tokens,
+                                   stop=(editformat.DIFF_SEP,) + CHAT_STOPS)
+    else:
+        first = generator.chat(describe, settings, seed, max_tokens=describe_tokens)
+    description = clean_description(first.text, problem)
+    regenerate = description + "\n" + REGENERATE_INSTRUCTION
+    if fmt == "lintseq":
+        result = generator.program(regenerate, settings, seed, state=lines_of(problem.declaration))
+        sample = _from_program(result)
+    else:
+        prefix = "```python\n" + problem.declaration
+        second = generator.chat(regenerate, settings, seed, assistant_prefix=prefix, stop=("```",))
+        sample = Sample(problem.declaration + second.text.split("```")[0], second.text,
+                        second.generated_tokens, finish=second.finish)
+    sample.description = description
+    sample.generated_tokens += first.generated_tokens
+    sample.extra["describe_raw"] = first.text
+    sample.extra["describe_tokens"] = first.generated_tokens
+    return sample
+
+
+def example_prompt(task: str, problem: Problem, fmt: str, generator: Generator) -> str:
+    """The first prompt ``task`` sends for ``problem`` (for the record in the result file)."""
+    if task == "synthesize":
+        user, state, prefix = problem.instruction.strip(), None, ""
+    elif task == "fix":
+        instruction = FIX_INSTRUCTION.format(entry_point=problem.entry_point)
+        if fmt == "lintseq":
+            user, state = problem.test.strip() + "\n" + instruction, lines_of(problem.declaration + problem.buggy_solution)
+        else:
+            user, state = fix_context(problem).strip() + "\n" + instruction, None
+        prefix = ""
+    else:
+        user = describe_context(problem).strip() + "\n" + DESCRIBE_INSTRUCTION.format(n=len(problem.docstring))
+        return user if fmt == "lintseq" else generator.chat_prompt(user)
+    if fmt == "lintseq":
+        return editformat.build_prompt(user, state) if state else user + editformat.DIFF_SEP
+    return generator.chat_prompt(user, prefix)

@@ -1,0 +1,83 @@
+"""decode_program: whole programs edit by edit (checked) or in one generation (plain), on a fake runtime."""
+
+from editseq import editformat
+from editseq.decoding import SamplingSettings, decode_program
+from editseq.runtime import Generation
+
+
+class ScriptedRuntime:
+    """Replies in order; records prompts. Stops at the first stop string like the real runtime."""
+
+    def __init__(self, replies):
+        self.replies = list(replies)
+        self.prompts = []
+
+    def generate(self, prompt, *, max_tokens, temperature=0.0, top_p=0.95, stop=(), seed=0, cancel=None,
+                 on_text=None):
+        self.prompts.append(prompt)
+        text = self.replies.pop(0) if self.replies else ""
+        hits = [text.find(s) for s in stop if s in text]
+        if hits:
+            text = text[: min(hits)]
+        return Generation(text, "stop", len(prompt) // 4, 0, max(1, len(text) // 4), 0.0, 0.0)
+
+
+FIRST = "@@ -0,0 +1,2 @@\n+def add(a, b):\n+    return a + b"
+SECOND = "@@ -2,0 +3,2 @@\n+\n+print(add(1, 2))"
+BROKEN = "@@ -2,0 +3 @@\n+print(undefined_name)"
+
+
+def accept_all(before, after):
+    return True, "ok", None
+
+
+def test_checked_appends_each_accepted_edit_to_the_prompt_and_stops_when_closed():
+    runtime = ScriptedRuntime([FIRST + "\n<|diff|>", SECOND + "\n<|diff|>", "\n<|diff|>"])
+    result = decode_program(runtime, "Add numbers.", SamplingSettings(samples=2), judge=accept_all)
+    assert result.text == "def add(a, b):\n    return a + b\n\nprint(add(1, 2))\n"
+    assert result.finish == "closed" and result.edits == 2 and result.resamples == 0
+    assert runtime.prompts[0] == "Add numbers.\n<|diff|>"
+    # each prompt extends the previous one, so the KV cache is reused
+    assert runtime.prompts[1] == runtime.prompts[0] + FIRST + editformat.DIFF_SEP
+    assert runtime.prompts[2].startswith(runtime.prompts[1])
+
+
+def test_checked_resamples_an_edit_the_lint_judge_rejects():
+    runtime = ScriptedRuntime([FIRST, BROKEN, SECOND, ""])
+    result = decode_program(runtime, "Add numbers.", SamplingSettings(samples=2))  # default lint judge
+    assert "undefined_name" not in result.text
+    assert result.text.endswith("print(add(1, 2))\n")
+    assert result.resamples == 1 and result.rejected == 1 and result.edits == 2
+
+
+def test_checked_drops_repeated_hunks_and_stops_when_nothing_passes():
+    runtime = ScriptedRuntime([FIRST, FIRST, FIRST])
+    result = decode_program(runtime, "Add numbers.", SamplingSettings(samples=2), judge=accept_all)
+    assert result.text == "def add(a, b):\n    return a + b\n"
+    assert result.finish == "rejected" and result.edits == 1 and result.rejected == 2
+
+
+def test_checked_stops_at_max_edits_and_token_budget():
+    many = [f"@@ -{i},0 +{i + 1} @@\n+x{i} = {i}" for i in range(10)]
+    result = decode_program(ScriptedRuntime(many), "Numbers.", SamplingSettings(), judge=accept_all, max_edits=3)
+    assert result.edits == 3 and result.finish == "max_edits"
+    result = decode_program(ScriptedRuntime(many), "Numbers.", SamplingSettings(), judge=accept_all,
+                            max_tokens=6)
+    assert result.finish == "budget" and result.generated_tokens >= 6
+
+
+def test_checked_starts_from_a_given_state():
+    runtime = ScriptedRuntime(["@@ -2,0 +3 @@\n+    return a + b", ""])
+    result = decode_program(runtime, "Fix it.", SamplingSettings(), judge=accept_all,
+                            state=["def add(a, b):", "    pass"])
+    assert result.lines == ["def add(a, b):", "    pass", "    return a + b"]
+    assert runtime.prompts[0] == editformat.build_prompt("Fix it.", ["def add(a, b):", "    pass"])
+
+
+def test_plain_decodes_the_whole_sequence_in_one_generation():
+    text = FIRST + "\n<|diff|>" + "@@ -2,0 +3 @@\n+print(add(1, 2))" + "\n<|diff|>\n<|diff|>junk"
+    runtime = ScriptedRuntime([text])
+    result = decode_program(runtime, "Add numbers.", SamplingSettings(), mode="plain", max_tokens=200)
+    assert result.text == "def add(a, b):\n    return a + b\nprint(add(1, 2))\n"
+    assert result.edits == 2 and result.finish == "closed" and len(runtime.prompts) == 1
+    assert result.counters()["mode"] == "plain"

@@ -1,0 +1,130 @@
+"""The evaluation harness without a model: prompts, code extraction, programs, runner, report."""
+
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+from editseq import editformat
+from editseq.model.eval import report, run, tasks
+from editseq.runtime import Generation
+
+DATA = Path(__file__).resolve().parent.parent / "data" / "eval" / "humanevalpack-python-first2.jsonl"
+PROBLEMS = tasks.load_problems(DATA)
+
+
+def test_extract_code_prefers_the_block_defining_the_entry_point():
+    answer = "Sure:\n```python\nimport os\n```\n```python\ndef f(x):\n    return x\n```\nUse:\n```python\nf(1)\n```"
+    assert tasks.extract_code(answer, "f") == "def f(x):\n    return x"
+    assert tasks.extract_code("```python\ndef g():\n    pass", "f") == "def g():\n    pass"  # unclosed block
+    assert tasks.extract_code("def f(): pass", "f") == "def f(): pass"  # no fence: the whole answer
+
+
+def test_program_runs_imports_code_and_tests():
+    problem = PROBLEMS[0]
+    program = tasks.program_for(problem, problem.prompt + problem.canonical_solution)
+    assert program.startswith(tasks.IMPORT_HELPER)
+    assert program.rstrip().endswith(f"check({problem.entry_point})")
+    from editseq.sandbox import run_program
+
+    assert run_program(program).passed
+    assert not run_program(tasks.program_for(problem, problem.declaration + problem.buggy_solution)).passed
+
+
+def test_description_is_cut_like_octopack():
+    problem = PROBLEMS[0]
+    long = "Checks closeness. " * 100 + "\ndef x(): pass"
+    assert len(tasks.clean_description(long, problem)) <= len(problem.docstring)
+    assert tasks.clean_description("Says hi.\nprint(1)", problem) == "Says hi."
+    code_line = "distance = abs(elem - elem2)"
+    assert code_line not in tasks.clean_description(f"It uses {code_line} inside.", problem)
+
+
+class FakeRuntime:
+    """Answers every chat with the canonical solution of the problem named in the prompt."""
+
+    def __init__(self, spec):
+        self.spec = spec
+        self.closed = False
+
+    def load(self):
+        pass
+
+    def close(self):
+        self.closed = True
+
+    def count_tokens(self, text):
+        return len(text) // 4
+
+    def generate(self, prompt, *, max_tokens, temperature=0.0, top_p=0.95, stop=(), seed=0, cancel=None,
+                 on_text=None):
+        for problem in PROBLEMS:
+            if problem.entry_point in prompt:
+                break
+        if "<|diff|>" in prompt:  # lintseq (plain): one edit writing the solution, then close
+            lines = (problem.prompt + problem.canonical_solution).rstrip("\n").split("\n")
+            text = editformat.edit_text([], lines) + "\n<|diff|>\n<|diff|>"
+            return Generation(text, "stop", 10, 0, 20, 0.0, 0.0)
+        if "description" in prompt and "Write functional code" in prompt:
+            return Generation(problem.canonical_solution + "```", "stop", 10, 0, 20, 0.0, 0.0)
+        if "concise natural language description" in prompt:
+            return Generation("It does what the name says.", "stop", 10, 0, 8, 0.0, 0.0)
+        code = problem.prompt + problem.canonical_solution
+        return Generation(f"Here it is:\n```python\n{code}```\nDone.", "stop", 10, 0, 30, 0.0, 0.0)
+
+
+@pytest.fixture
+def fake_model(monkeypatch, tmp_path):
+    import editseq.runtime
+
+    monkeypatch.setattr(editseq.runtime, "ModelRuntime", FakeRuntime)
+    monkeypatch.setattr(tasks.Generator, "chat_prompt", lambda self, user, prefix="": user + "\n" + prefix)
+    monkeypatch.setattr(run, "environment", lambda: {"test": True})
+    gguf = tmp_path / "fake.gguf"
+    gguf.write_bytes(b"GGUF fake")
+    return gguf
+
+
+def args_for(gguf, tmp_path, **overrides):
+    parser = argparse.ArgumentParser()
+    run.add_arguments(parser)
+    argv = ["--model", str(gguf), "--limit", "2", "--results-dir", str(tmp_path / "results"), "--no-lint",
+            "--data", str(DATA)]
+    for key, value in overrides.items():
+        argv += [f"--{key.replace('_', '-')}", str(value)]
+    return parser.parse_args(argv)
+
+
+def test_runner_writes_a_resumable_result_file(fake_model, tmp_path):
+    path = run.run(args_for(fake_model, tmp_path, format="chat"))
+    result = json.loads(path.read_text())
+    assert path.name == "fake-chat-all-n1-t0-limit2.json"
+    assert result["model"]["sha256"] and result["settings"]["format"] == "chat"
+    for task in tasks.TASKS:
+        record = result["tasks"][task]
+        assert list(record["problems"]) == [p.task_id for p in PROBLEMS]
+        assert record["summary"]["pass_at_k"]["1"] == 1.0, task
+        for problem in record["problems"].values():
+            for sample in problem["samples"]:
+                assert sample["execution"]["sandbox"] == "editseq.sandbox"
+                assert sample["execution"]["status"] == "passed"
+    assert "description" in result["tasks"]["explain"]["problems"]["Python/0"]["samples"][0]
+    # resuming skips finished problems; other settings are refused
+    updated = result["updated"]
+    run.run(args_for(fake_model, tmp_path, format="chat"))
+    again = json.loads(path.read_text())
+    assert again["tasks"]["fix"]["problems"] == result["tasks"]["fix"]["problems"] and again["resumed"]
+    assert updated is not None
+    with pytest.raises(ValueError, match="other settings"):
+        run.run(args_for(fake_model, tmp_path, format="chat", max_tokens=99, run_name=path.stem))
+
+
+def test_runner_lintseq_format_and_report(fake_model, tmp_path):
+    path = run.run(args_for(fake_model, tmp_path, task="synthesize", decoding="plain"))
+    result = json.loads(path.read_text())
+    sample = result["tasks"]["synthesize"]["problems"]["Python/0"]["samples"][0]
+    assert sample["decoding"]["mode"] == "plain" and sample["passed"]
+    assert report.main(["--results-dir", str(path.parent)]) == 0
+    readme = (path.parent / "README.md").read_text()
+    assert "| synthesize |" in readme and "(partial)" in readme
+    assert (path.parent / "passk.png").stat().st_size > 1000
