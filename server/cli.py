@@ -1,4 +1,4 @@
-"""Command line: ``editseq serve | suggest | options``.
+"""Command line: ``editseq serve | suggest | explain | repair | options | eval | eval-report``.
 
 Everything human-readable goes to stdout only for the one-shot commands; ``serve`` speaks LSP on
 stdout and logs to stderr.
@@ -31,6 +31,16 @@ def main(argv: list[str] | None = None) -> int:
     suggest.add_argument("--json", action="store_true", help="print a JSON object instead of a diff")
     suggest.add_argument("--options", default="{}", help="options as JSON, e.g. '{\"maxTokens\": 64}'")
 
+    for name, what in (("explain", "explain a function (HumanEvalExplain style)"),
+                       ("repair", "propose a verified repair of a function; never writes the file")):
+        sub = commands.add_parser(name, help=what)
+        sub.add_argument("file", type=Path)
+        sub.add_argument("--function", required=True, help="the function's name")
+        sub.add_argument("--json", action="store_true", help="print a JSON object")
+        sub.add_argument("--options", default="{}", help="options as JSON")
+    commands.choices["repair"].add_argument(
+        "--no-run", action="store_true", help="do not run the function's doctests/tests (lint only)")
+
     commands.add_parser("options", help="print the options table (markdown)")
 
     from editseq.model.eval.run import add_arguments as add_eval_arguments  # stdlib-only module
@@ -59,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         from editseq.model.eval.report import main as report_main
 
         return report_main([] if args.results_dir is None else ["--results-dir", str(args.results_dir)])
+    if args.command in ("explain", "repair"):
+        return run_function_command(args)
     return run_suggest(args)
 
 
@@ -86,13 +98,7 @@ def run_suggest(args: argparse.Namespace) -> int:
     from .runtime import ModelError
     from .suggest import Suggester
 
-    try:
-        raw = json.loads(args.options)
-    except json.JSONDecodeError as exc:
-        raise SystemExit(f"editseq: --options is not JSON: {exc}") from exc
-    options, errors = parse_options(raw, Options())
-    for error in errors:
-        logging.warning("%s", error)
+    options = _options(args)
     text = read_source(args.file)
     lines = text.split("\n")
     if not 1 <= args.line <= len(lines):
@@ -131,6 +137,63 @@ def run_suggest(args: argparse.Namespace) -> int:
     else:
         print(diff if diff else f"# nothing offered: {result.reason}")
         print(f"# {result.reason}; {result.timings.get('latency_ms', 0):.0f} ms", file=sys.stderr)
+    return 0
+
+
+def _options(args: argparse.Namespace) -> Options:
+    try:
+        raw = json.loads(args.options)
+    except json.JSONDecodeError as exc:
+        raise SystemExit(f"editseq: --options is not JSON: {exc}") from exc
+    options, errors = parse_options(raw, Options())
+    for error in errors:
+        logging.warning("%s", error)
+    return options
+
+
+def run_function_command(args: argparse.Namespace) -> int:
+    """``explain`` and ``repair``: print the result; the file itself is never written."""
+    from .explain import explain
+    from .functions import enclosing_function
+    from .repair import repair
+    from .runtime import ModelError
+    from .suggest import Suggester
+
+    options = _options(args)
+    text = read_source(args.file)
+    span = enclosing_function(text, 0, args.function)
+    if span is None:
+        raise SystemExit(f"editseq: no function named {args.function!r} in {args.file}")
+    suggester = Suggester(options)
+    try:
+        runtime = suggester.chat_runtime()
+        if args.command == "explain":
+            result = explain(runtime, text.split("\n"), span)
+            reply = {"function": span.name, "explanation": result.text, "latency_ms": round(result.latency_ms)}
+            print(json.dumps(reply, indent=2) if args.json else result.text)
+            return 0
+        fixed = repair(runtime, suggester.gate, text, span.start, name=span.name,
+                       candidates=options.repair_candidates, run_code=not args.no_run)
+    except ModelError as exc:
+        raise SystemExit(f"editseq: {exc}") from exc
+    finally:
+        suggester.close()
+    new_text = fixed.offered.new_text if fixed.offered else text
+    if args.json:
+        checks = fixed.before_checks
+        print(json.dumps({
+            "function": fixed.function, "offered": fixed.offered is not None,
+            "verification": fixed.verification, "reason": fixed.reason, "new_text": new_text,
+            "checks_before": f"{checks.passed}/{checks.total}" if checks else None,
+            "candidates": [{"verdict": c.verdict, "code": c.code} for c in fixed.candidates],
+            "latency_ms": round(fixed.latency_ms),
+        }, indent=2))
+    elif fixed.offered:
+        print(f"# Repair {fixed.function}: {fixed.verification}", file=sys.stderr)
+        print("".join(difflib.unified_diff(text.splitlines(keepends=True), new_text.splitlines(keepends=True),
+                                           fromfile=f"a/{args.file.name}", tofile=f"b/{args.file.name}")))
+    else:
+        print(f"# no repair for {fixed.function}: {fixed.reason}")
     return 0
 
 

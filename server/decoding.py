@@ -9,8 +9,8 @@ number of times. One implementation serves the server, the CLI and the evaluatio
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from . import editformat
 from .editformat import Insertion

@@ -18,7 +18,7 @@ from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 from pygls.workspace import TextDocument
 
-from . import __version__
+from . import __version__, lsp_functions
 from .lintgate import LintGate
 from .options import Options, parse_options
 from .runtime import ModelError
@@ -42,6 +42,8 @@ class EditseqServer(LanguageServer):
         self.options = Options()
         self.suggester = Suggester(self.options, LintGate(timeout_s=self.options.lint_timeout))
         self.model_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="editseq-model")
+        self.lint_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="editseq-lint")
+        self.diagnostics_tasks: dict[str, asyncio.Future] = {}
         self.pending: dict[str, _Pending] = {}
         self.next_edits: dict[str, tuple[int | None, list[Offer]]] = {}
         self.warned: set[str] = set()
@@ -81,6 +83,7 @@ class EditseqServer(LanguageServer):
 
 
 server = EditseqServer()
+lsp_functions.register(server)
 
 
 @server.feature(types.INITIALIZE)
@@ -157,7 +160,12 @@ async def _suggest(ls: EditseqServer, document: TextDocument, position: types.Po
         return None
     if "maxFileBytes" in result.reason:
         ls.tell(types.MessageType.Warning, f"editseq: {document.uri}: {result.reason}", once_key=document.uri)
-    summary = (f"editseq suggest {document.uri}:{position.line + 1}: {result.reason} ("
+    start, end = result.window
+    if start > 0:
+        ls.tell(types.MessageType.Info, f"editseq: {document.uri} is longer than the model's context; "
+                f"suggestions see the lines just above the cursor (now {start + 1}-{end}).",
+                once_key="window:" + document.uri)
+    summary = (f"editseq suggest {document.uri}:{position.line + 1}: {result.reason} (window={start + 1}-{end}, "
                + ", ".join(f"{k}={v:.0f}" for k, v in result.timings.items()) + ")")
     log.info("%s", summary)
     ls.window_log_message(types.LogMessageParams(type=types.MessageType.Log, message=summary))
@@ -186,31 +194,38 @@ async def inline_completion(
 
 @server.feature(
     types.TEXT_DOCUMENT_CODE_ACTION,
-    types.CodeActionOptions(code_action_kinds=[types.CodeActionKind.RefactorRewrite]),
+    types.CodeActionOptions(code_action_kinds=[types.CodeActionKind.RefactorRewrite, types.CodeActionKind.QuickFix]),
 )
 def code_action(ls: EditseqServer, params: types.CodeActionParams) -> list[types.CodeAction] | None:
-    """Offer the next edits the model proposed away from the cursor, while the document is unchanged."""
+    """Next edits the model proposed away from the cursor (while the document is unchanged), and
+    explain / repair / docstring actions for the function under the cursor."""
     document = _document(ls, params.text_document.uri)
     if document is None:
         return None
+    actions = []
     version, offers = ls.next_edits.get(document.uri, (None, []))
-    if version != document.version:
-        return None
-    return [
-        types.CodeAction(
-            title=APPLY_EDIT_TITLE,
-            kind=types.CodeActionKind.RefactorRewrite,
-            tags=[types.CodeActionTag.LlmGenerated],
-            edit=types.WorkspaceEdit(changes={document.uri: [lsp_text_edit(document, e) for e in offer.edits]}),
-        )
-        for offer in offers
-    ] or None
+    if version == document.version:
+        actions += [
+            types.CodeAction(
+                title=APPLY_EDIT_TITLE,
+                kind=types.CodeActionKind.RefactorRewrite,
+                tags=[types.CodeActionTag.LlmGenerated],
+                edit=types.WorkspaceEdit(changes={document.uri: [lsp_text_edit(document, e) for e in offer.edits]}),
+            )
+            for offer in offers
+        ]
+    actions += lsp_functions.function_actions(ls, document.uri, document.source, params)
+    return actions or None
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
 def did_close(ls: EditseqServer, params: types.DidCloseTextDocumentParams) -> None:
     uri = params.text_document.uri
     ls.next_edits.pop(uri, None)
+    task = ls.diagnostics_tasks.pop(uri, None)
+    if task is not None:
+        task.cancel()
+    ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
     pending = ls.pending.pop(uri, None)
     if pending is not None:
         pending.cancel.set()

@@ -42,6 +42,8 @@ class Options:
     )
     lint_gate: bool = _option(True, "Offer a suggestion only if pylint finds it adds no error.")
     lint_timeout: float = _option(3.0, "Seconds one pylint check may take before it is abandoned.", 0.1, 60.0)
+    diagnostics: bool = _option(True, "Publish pylint errors (LintSeq's rules) as diagnostics.")
+    repair_candidates: int = _option(3, "Most rewrites the model proposes for one repair request.", 1, 10)
     max_file_bytes: int = _option(
         1_000_000, "Larger files get no suggestions (the user is told why).", 1_000, 100_000_000
     )

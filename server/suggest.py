@@ -7,17 +7,19 @@ the cursor) -> prompt (editformat) -> checked decoding of the next edit (decodin
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from . import editformat
 from .decoding import EditOutcome, SamplingSettings, next_edit
 from .editformat import Insertion
-from .lintgate import LintGate, LintMessage, Verdict
+from .lintgate import LintGate, LintMessage, Verdict, detect_indent
 from .options import Options
 from .runtime import ModelError, ModelRuntime, ModelSpec, base_model_path, shipped_adapter_path
 
@@ -85,8 +87,10 @@ class Suggester:
         self.gate = gate or LintGate(timeout_s=options.lint_timeout)
         self._runtime_factory = runtime_factory
         self._runtime: ModelRuntime | None = None
+        self._chat_runtime: ModelRuntime | None = None
         self._runtime_lock = threading.Lock()
         self._line_tokens: dict[str, int] = {}
+        self._prelint = ThreadPoolExecutor(max_workers=1, thread_name_prefix="editseq-prelint")
 
     def configure(self, options: Options) -> None:
         """Apply new options; the model reloads on next use only if its files or settings changed."""
@@ -112,11 +116,33 @@ class Suggester:
         runtime.load()
         return runtime
 
+    def chat_runtime(self) -> ModelRuntime:
+        """The instruct model without the edit-sequence adapter, for explain and repair.
+
+        The adapter teaches diffs, not prose; when no adapter is in use this is the same runtime.
+        """
+        runtime = self.runtime()
+        if runtime.spec.adapter is None:
+            return runtime
+        with self._runtime_lock:
+            spec = dataclasses.replace(runtime.spec, adapter=None)
+            if self._chat_runtime is None or self._chat_runtime.spec != spec:
+                if self._chat_runtime is not None:
+                    self._chat_runtime.close()
+                self._chat_runtime = self._runtime_factory(spec)
+            chat = self._chat_runtime
+        chat.load()
+        return chat
+
     def close(self) -> None:
         with self._runtime_lock:
+            if self._chat_runtime is not None:
+                self._chat_runtime.close()
+                self._chat_runtime = None
             if self._runtime is not None:
                 self._runtime.close()
                 self._runtime = None
+        self._prelint.shutdown(wait=True)
         self.gate.close()
 
     def suggest(self, text: str, line: int, character: int, cancel: threading.Event | None = None) -> SuggestResult:
@@ -131,6 +157,8 @@ class Suggester:
             return SuggestResult(reason=f"cursor line {line + 1} is outside the file ({len(lines)} lines)")
         character = max(0, min(character, len(lines[line])))
         runtime = self.runtime()
+        if opts.lint_gate:  # lint the current buffer in the pylint process while the model runs
+            self._prelint.submit(self.gate.check, text, detect_indent(text))
         current = lines[line]
         blank = not current.strip()
         end = line if blank else line + 1

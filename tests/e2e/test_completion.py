@@ -4,10 +4,9 @@ import asyncio
 
 import pytest
 import pytest_lsp
+from editseq.lintgate import Linter, new_errors
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
-
-from editseq.lintgate import Linter, new_errors
 
 from .conftest import DATA, E2E_OPTIONS, SERVER_COMMAND, apply_inline
 

@@ -1,9 +1,8 @@
 """The LintSeq text format: rendering, parsing, applying, and the instruction a buffer implies."""
 
+from editseq import editformat as ef
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from editseq import editformat as ef
 
 PROGRAM = ["import math", "", "def f(x):", "    y = math.sqrt(x)", "    return y"]
 

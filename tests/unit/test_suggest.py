@@ -3,7 +3,6 @@
 import threading
 
 import pytest
-
 from editseq.lintgate import LintGate
 from editseq.options import Options
 from editseq.runtime import Generation, ModelSpec

@@ -1,0 +1,54 @@
+"""Explain a function, HumanEvalExplain-style: a concise description written by the base model.
+
+No LSP types. The explanation is plain text; ``as_docstring`` turns it into lines to insert.
+"""
+
+from __future__ import annotations
+
+import textwrap
+import threading
+import time
+from dataclasses import dataclass
+
+from .chat import END_OF_TURN, chat_prompt
+from .functions import FunctionSpan
+from .runtime import ModelRuntime
+
+MAX_CHARS = 400  # HumanEvalExplain cuts at len(docstring); a function without one gets this bound
+
+
+@dataclass(frozen=True)
+class Explanation:
+    function: str
+    text: str
+    latency_ms: float
+
+    def markdown(self) -> str:
+        return f"**`{self.function}`** (editseq, on-device model)\n\n{self.text}"
+
+
+def explain_prompt(code: str, max_chars: int) -> str:
+    return chat_prompt(
+        f"```python\n{code}\n```\n\nProvide a concise natural language description of the code "
+        f"using at most {max_chars} characters."
+    )
+
+
+def explain(runtime: ModelRuntime, lines: list[str], span: FunctionSpan, *, max_tokens: int = 160,
+            temperature: float = 0.0, cancel: threading.Event | None = None) -> Explanation:
+    started = time.perf_counter()
+    limit = len(span.docstring) if span.docstring else MAX_CHARS
+    generation = runtime.generate(explain_prompt(span.source(lines), limit), max_tokens=max_tokens,
+                                  temperature=temperature, stop=(END_OF_TURN,), cancel=cancel)
+    text = " ".join(generation.text.split())[:limit].strip()
+    return Explanation(span.name, text, (time.perf_counter() - started) * 1000)
+
+
+def as_docstring(explanation: Explanation, span: FunctionSpan, indent_unit: str = "    ") -> list[str]:
+    """Docstring lines for ``span``'s body, wrapped at 88 columns."""
+    inner = span.indent + indent_unit
+    text = explanation.text.replace('"""', "'''").rstrip("\\")
+    wrapped = textwrap.wrap(text, width=max(40, 88 - len(inner) - 6)) or ["(no explanation)"]
+    if len(wrapped) == 1:
+        return [f'{inner}"""{wrapped[0]}"""']
+    return [f'{inner}"""{wrapped[0]}', *(inner + row for row in wrapped[1:]), f'{inner}"""']

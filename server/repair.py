@@ -1,0 +1,218 @@
+"""Repair a function, HumanEvalFix-style, and say exactly what was verified. No LSP types.
+
+Context for the model: the function, its pylint errors and, when the user asked for a repair,
+the failing output of its doctests and of ``test_*`` functions in the same file that call it.
+Each candidate (a rewrite of the function) must add no lint error; when checks exist they run in
+the sandbox (a subprocess with time and memory limits, in a temporary directory: the user's file
+is never touched). A candidate is offered only if it helps (more checks pass, or fewer lint
+errors) and is worse at nothing; its ``verification`` says what was checked.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+import threading
+import time
+from dataclasses import dataclass, field
+
+from . import sandbox
+from .chat import END_OF_TURN, chat_prompt, code_blocks
+from .functions import FunctionSpan, doctest_count, enclosing_function, test_functions_for
+from .lintgate import LintGate, LintMessage, detect_indent
+from .runtime import ModelRuntime
+
+CHECK_LIMITS = sandbox.Limits(timeout_s=10.0, memory_mb=512)
+
+# Runs in the sandbox: imports the user's file as a module (its __main__ block does not run),
+# then the function's doctests and the file's tests that call it; prints one JSON line.
+_RUNNER = '''
+import doctest, importlib, io, json, sys, traceback
+name, tests = sys.argv[1], sys.argv[2:]
+report = {"passed": 0, "failed": 0, "output": ""}
+out = io.StringIO()
+try:
+    module = importlib.import_module("target")
+    function = getattr(module, name)
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    for test in doctest.DocTestFinder().find(function, name, globs=vars(module).copy()):
+        result = runner.run(test, out=out.write)
+        report["passed"] += result.attempted - result.failed
+        report["failed"] += result.failed
+    for test_name in tests:
+        try:
+            getattr(module, test_name)()
+            report["passed"] += 1
+        except Exception:
+            report["failed"] += 1
+            out.write(f"{test_name} failed:\\n" + traceback.format_exc(limit=3))
+except BaseException:
+    out.write(traceback.format_exc(limit=3))
+report["output"] = out.getvalue()[-1500:]
+print("EDITSEQ-REPORT " + json.dumps(report))
+'''
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    passed: int
+    total: int  # doctest examples + test functions, counted from the source
+    output: str
+    status: str  # the sandbox's: passed | failed | timeout | memory | output_limit
+
+    @property
+    def all_pass(self) -> bool:
+        return self.total > 0 and self.passed == self.total
+
+
+@dataclass
+class RepairCandidate:
+    code: str
+    new_text: str
+    lint_errors: list[LintMessage]
+    lint_ok: bool  # adds no lint error
+    checks: CheckReport | None
+    verdict: str  # why offered or not
+
+
+@dataclass
+class RepairResult:
+    function: str
+    offered: RepairCandidate | None = None
+    verification: str = ""  # what was verified, the same words as the action's title
+    reason: str = ""  # why nothing was offered
+    before_checks: CheckReport | None = None
+    before_lint: list[LintMessage] = field(default_factory=list)
+    candidates: list[RepairCandidate] = field(default_factory=list)
+    latency_ms: float = 0.0
+
+
+def check_kinds(span: FunctionSpan, tests: list[str]) -> str:
+    doctests = doctest_count(span)
+    if doctests and tests:
+        return "doctests and tests"
+    return "doctests" if doctests else "tests"
+
+
+def run_checks(text: str, span: FunctionSpan, limits: sandbox.Limits = CHECK_LIMITS) -> CheckReport | None:
+    """Run the function's doctests and tests on ``text`` in the sandbox; None if it has none."""
+    tests = test_functions_for(text, span.name)
+    total = doctest_count(span) + len(tests)
+    if total == 0:
+        return None
+    result = sandbox.run_program(_RUNNER, limits, filename="editseq_checks.py",
+                                 files={"target.py": text}, args=(span.name, *tests))
+    for row in reversed(result.stdout.splitlines()):
+        if row.startswith("EDITSEQ-REPORT "):
+            report = json.loads(row[len("EDITSEQ-REPORT "):])
+            # the runner survives a MemoryError raised inside a check; report it as the limit it is
+            status = "memory" if "MemoryError" in report["output"] else result.status
+            return CheckReport(min(report["passed"], total), total, report["output"], status)
+    why = {"timeout": f"stopped after {limits.timeout_s:g} s", "memory": f"stopped at {limits.memory_mb} MB"}
+    output = why.get(result.status, result.output[-1500:])
+    return CheckReport(0, total, output, result.status)
+
+
+def repair_prompt(code: str, name: str, lint: list[LintMessage], checks: CheckReport | None) -> str:
+    parts = [f"```python\n{code}\n```"]
+    if lint:
+        parts.append("pylint reports:\n" + "\n".join(f"line {m.line}: {m.msg_id} {m.message}" for m in lint[:10]))
+    if checks is not None and not checks.all_pass:
+        parts.append(f"Its checks fail ({checks.passed}/{checks.total} pass):\n{checks.output.strip()[-800:]}")
+    parts.append(f"Fix bugs in {name}.")
+    return chat_prompt("\n\n".join(parts), assistant_prefix="```python\n")
+
+
+def _replace_function(lines: list[str], span: FunctionSpan, code: str) -> str:
+    code_lines = textwrap.dedent(code).strip("\n").split("\n")
+    if span.indent:
+        code_lines = [span.indent + row if row.strip() else row for row in code_lines]
+    return "\n".join(lines[: span.start] + code_lines + lines[span.end :])
+
+
+def _candidate_code(generated: str, name: str) -> str | None:
+    text = "```python\n" + generated
+    for block in code_blocks(text):
+        if f"def {name}" in block:
+            start = block.index(f"def {name}")
+            line_start = block.rfind("\n", 0, start) + 1
+            return block[line_start:]
+    return None
+
+
+def repair(runtime: ModelRuntime, gate: LintGate, text: str, line: int, *, name: str | None = None,
+           candidates: int = 3, max_tokens: int = 320, temperature: float = 0.7, run_code: bool = True,
+           cancel: threading.Event | None = None) -> RepairResult:
+    """Propose a verified repair of the function at ``line`` (or called ``name``)."""
+    started = time.perf_counter()
+    span = enclosing_function(text, line, name)
+    if span is None:
+        where = f"named {name}" if name else f"at line {line + 1}"
+        return RepairResult(name or "", reason=f"no function {where}")
+    lines = text.split("\n")
+    result = RepairResult(span.name)
+    indent = detect_indent(text)
+    before = gate.check(text, indent)
+    in_function = [m for m in before.messages if span.start < m.line <= span.end]
+    result.before_lint = before.messages
+    result.before_checks = run_checks(text, span) if run_code else None
+    tests = test_functions_for(text, span.name)
+    prompt = repair_prompt(span.source(lines), span.name, in_function, result.before_checks)
+    for attempt in range(candidates):
+        generation = runtime.generate(prompt, max_tokens=max_tokens, temperature=temperature if attempt else 0.0,
+                                      stop=("```", END_OF_TURN), seed=attempt, cancel=cancel)
+        if generation.finish == "cancelled":
+            result.reason = "cancelled"
+            break
+        code = _candidate_code(generation.text, span.name)
+        if code is None or code.strip() == span.source(lines).strip():
+            continue
+        new_text = _replace_function(lines, span, code)
+        verdict = gate.judge(text, new_text)
+        new_span = enclosing_function(new_text, span.start, span.name)
+        checks = run_checks(new_text, new_span) if run_code and new_span and verdict.offered else None
+        candidate = RepairCandidate(code, new_text, verdict.errors_after, verdict.offered, checks, "")
+        result.candidates.append(candidate)
+        candidate.verdict = _judge(result, candidate, len(before.messages), check_kinds(span, tests))
+        if candidate.verdict.startswith("offered"):
+            result.offered = candidate
+            result.verification = candidate.verdict[len("offered: "):]
+            if checks is None or checks.all_pass:
+                break
+    if result.offered is None and not result.reason:
+        result.reason = _nothing_helped(result)
+    result.latency_ms = (time.perf_counter() - started) * 1000
+    return result
+
+
+def _judge(result: RepairResult, candidate: RepairCandidate, lint_before: int, kinds: str) -> str:
+    """'offered: <what was verified>' or why not; a candidate must help and be worse at nothing."""
+    if not candidate.lint_ok:
+        return "adds lint errors"
+    lint_after = len(candidate.lint_errors)
+    before, after = result.before_checks, candidate.checks
+    if after is not None and before is not None:
+        if after.passed < before.passed:
+            return f"passes fewer {kinds} ({after.passed}/{after.total}, was {before.passed}/{before.total})"
+        better_checks = after.passed > before.passed
+        if not better_checks and lint_after >= lint_before:
+            return f"no better: passes {after.passed}/{after.total} {kinds}, as before"
+        current = result.offered.checks if result.offered else None
+        if current is not None and after.passed <= current.passed:
+            return "no better than an earlier candidate"
+        was = f" (was {before.passed}/{before.total})" if before.passed else ""
+        return f"offered: passes {after.passed}/{after.total} {kinds}{was}"
+    if lint_after >= lint_before:
+        return "no lint error fixed and nothing to test it with" if before is None else "no better"
+    if result.offered is not None:
+        return "no better than an earlier candidate"
+    untested = "untested" if before is None and after is None else "tests not run"
+    state = "lint-clean" if lint_after == 0 else f"{lint_before - lint_after} lint errors fewer"
+    return f"offered: {state}, {untested}"
+
+
+def _nothing_helped(result: RepairResult) -> str:
+    if not result.candidates:
+        return "the model wrote no usable rewrite of the function"
+    reasons = "; ".join(dict.fromkeys(c.verdict for c in result.candidates))
+    return f"no candidate helped ({len(result.candidates)} tried: {reasons})"

@@ -1,0 +1,100 @@
+"""Repair verification with a scripted model: what is offered, and what its title claims."""
+
+import pytest
+
+from editseq.functions import enclosing_function
+from editseq.lintgate import LintGate
+from editseq.repair import CheckReport, repair, run_checks
+from editseq.runtime import Generation
+
+BUGGY = '''def add(a, b):
+    """Add two numbers.
+
+    >>> add(2, 3)
+    5
+    >>> add(0, 0)
+    0
+    """
+    return a - b
+
+
+def test_add():
+    assert add(1, 1) == 2
+'''
+
+
+class Scripted:
+    def __init__(self, replies):
+        self.replies = list(replies)
+        self.prompts = []
+
+    def generate(self, prompt, *, max_tokens, temperature=0.0, stop=(), seed=0, cancel=None, **_):
+        self.prompts.append(prompt)
+        text = self.replies.pop(0) if self.replies else "```"
+        return Generation(text, "stop", 10, 0, 5, 0.0, 0.0)
+
+
+def fence(body: str) -> str:
+    return body + "\n"  # the prompt opened the ```python block; generation stops at the closing fence
+
+
+@pytest.fixture(scope="module")
+def gate():
+    gate = LintGate(timeout_s=20)
+    yield gate
+    gate.close()
+
+
+def test_checks_count_doctests_and_tests_and_run_them_in_the_sandbox():
+    span = enclosing_function(BUGGY, 8)
+    report = run_checks(BUGGY, span)
+    assert (report.passed, report.total) == (1, 3)  # add(0, 0) == 0 passes even when buggy
+    assert "add(2, 3)" in report.output
+
+
+def test_a_fix_that_passes_every_check_is_offered_with_that_claim(gate):
+    fixed = BUGGY.split("\n\n\n")[0].replace("a - b", "a + b")
+    model = Scripted([fence(fixed)])
+    result = repair(model, gate, BUGGY, 8)
+    assert result.offered is not None
+    assert result.verification == "passes 3/3 doctests and tests (was 1/3)"
+    assert "return a + b" in result.offered.new_text and "def test_add" in result.offered.new_text
+    assert "Fix bugs in add." in model.prompts[0] and "1/3 pass" in model.prompts[0]
+
+
+def test_a_candidate_that_loops_forever_is_stopped_and_not_offered(gate):
+    looping = BUGGY.split("\n\n\n")[0].replace("return a - b", "while True:\n        pass")
+    result = repair(Scripted([fence(looping)]), gate, BUGGY, 8, candidates=1)
+    assert result.offered is None
+    assert "passes fewer" in result.reason
+    assert result.candidates[0].checks.status == "timeout"
+
+
+def test_a_candidate_that_allocates_without_bound_is_stopped(gate):
+    hungry = BUGGY.split("\n\n\n")[0].replace("return a - b", "return len([0] * (10 ** 10))")
+    result = repair(Scripted([fence(hungry)]), gate, BUGGY, 8, candidates=1)
+    assert result.offered is None
+    assert result.candidates[0].checks.status == "memory"
+
+
+def test_a_candidate_adding_lint_errors_is_never_offered(gate):
+    bad = BUGGY.split("\n\n\n")[0].replace("return a - b", "return a + c")
+    result = repair(Scripted([fence(bad)]), gate, BUGGY, 8, candidates=1)
+    assert result.offered is None and "adds lint errors" in result.reason
+
+
+def test_untested_function_is_offered_only_when_it_fixes_lint_errors(gate):
+    source = "def area(w, h):\n    return w * height\n"
+    result = repair(Scripted([fence("def area(w, h):\n    return w * h")]), gate, source, 1, run_code=False)
+    assert result.offered is not None and result.verification == "lint-clean, untested"
+    nothing = repair(Scripted([fence("def area(w, h):\n    return h * w")]), gate,
+                     "def area(w, h):\n    return w * h\n", 1)
+    assert nothing.offered is None and "nothing to test it with" in nothing.reason
+
+
+def test_no_function_at_the_cursor_is_reported(gate):
+    assert repair(Scripted([]), gate, "x = 1\n", 0).reason == "no function at line 1"
+
+
+def test_report_all_pass_needs_checks():
+    assert not CheckReport(0, 0, "", "passed").all_pass
