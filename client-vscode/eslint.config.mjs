@@ -17,6 +17,6 @@ export default tseslint.config(
     },
     {
         files: ['scripts/**/*.mjs'],
-        languageOptions: { globals: { process: 'readonly', console: 'readonly', setTimeout: 'readonly' } },
+        languageOptions: { globals: { process: 'readonly', console: 'readonly', setTimeout: 'readonly', document: 'readonly' } },
     },
 );

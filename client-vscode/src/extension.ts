@@ -4,7 +4,7 @@
  * the status bar, and restarts it on demand or when the interpreter changes.
  */
 import * as vscode from 'vscode';
-import { MessageType, State, type LanguageClient } from 'vscode-languageclient/node';
+import { ExecuteCommandRequest, MessageType, State, type LanguageClient } from 'vscode-languageclient/node';
 import { Coalescer } from './common/coalesce';
 import { Commands, CONFIG_SECTION } from './common/constants';
 import { errorText, outputChannel, traceError, traceLog } from './common/logging';
@@ -32,11 +32,11 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     context.subscriptions.push(
         vscode.commands.registerCommand(Commands.restart, () => restart('restart command')),
         vscode.commands.registerCommand(Commands.showLog, () => outputChannel().show(true)),
-        vscode.commands.registerCommand(Commands.explainFunction, () =>
-            runServerCommand(Commands.explainFunction, 'Explaining the function…'),
+        vscode.commands.registerCommand(Commands.explainFunction, (...args: unknown[]) =>
+            runServerCommand(Commands.explainFunction, 'Explaining the function…', args),
         ),
-        vscode.commands.registerCommand(Commands.repairFunction, () =>
-            runServerCommand(Commands.repairFunction, 'Repairing the function…'),
+        vscode.commands.registerCommand(Commands.repairFunction, (...args: unknown[]) =>
+            runServerCommand(Commands.repairFunction, 'Repairing the function…', args),
         ),
         vscode.workspace.onDidChangeConfiguration(async (event) => {
             if (event.affectsConfiguration(`${CONFIG_SECTION}.interpreter`)) {
@@ -104,9 +104,17 @@ async function restartServer(): Promise<void> {
             }
         },
     });
+    // Also follows the language client's own restarts after a server crash.
     next.onDidChangeState((event) => {
-        if (client === next && event.newState === State.Stopped && status!.current.phase !== 'notInstalled') {
+        if (client !== next) {
+            return;
+        }
+        if (event.newState === State.Stopped) {
             status!.update({ phase: 'stopped' });
+        } else if (event.newState === State.Starting) {
+            status!.update({ phase: 'starting' });
+        } else if (event.newState === State.Running && status!.current.phase === 'starting') {
+            status!.update({ phase: 'loading' });
         }
     });
     client = next;
@@ -134,9 +142,15 @@ async function showInstallError(message: string, fix: string, canCopy: boolean):
     }
 }
 
-async function runServerCommand(command: string, title: string): Promise<void> {
+/**
+ * Runs a server command on the function at the cursor. From the palette or the editor menu the
+ * arguments are the active editor's (uri, position); from the server's own code actions they
+ * arrive already in protocol form and are passed on unchanged.
+ */
+async function runServerCommand(command: string, title: string, args: unknown[]): Promise<void> {
+    const fromServer = args.length >= 2 && typeof args[0] === 'string';
     const editor = vscode.window.activeTextEditor;
-    if (!editor || editor.document.languageId !== 'python') {
+    if (!fromServer && (!editor || editor.document.languageId !== 'python')) {
         void vscode.window.showInformationMessage('editseq: put the cursor in a Python function first.');
         return;
     }
@@ -146,7 +160,7 @@ async function runServerCommand(command: string, title: string): Promise<void> {
     }
     if (!serverHasCommand(client, command)) {
         void vscode.window.showWarningMessage(
-            `editseq: this server does not provide ${command} yet; update editseq in the interpreter.`,
+            `editseq: this server does not provide ${command}; update editseq in the interpreter.`,
         );
         return;
     }
@@ -154,7 +168,10 @@ async function runServerCommand(command: string, title: string): Promise<void> {
     try {
         const result = await vscode.window.withProgress(
             { location: vscode.ProgressLocation.Window, title: `editseq: ${title}`, cancellable: true },
-            (_progress, token) => executeAtCursor(running, command, editor, token),
+            (_progress, token) =>
+                fromServer
+                    ? running.sendRequest(ExecuteCommandRequest.type, { command, arguments: args }, token)
+                    : executeAtCursor(running, command, editor!, token),
         );
         await showCommandResult(result);
     } catch (error) {
@@ -163,14 +180,17 @@ async function runServerCommand(command: string, title: string): Promise<void> {
     }
 }
 
-/** A text result (an explanation) opens beside the editor; edits arrive as workspace/applyEdit. */
+/**
+ * An explanation (a string, or an object with `markdown`) opens beside the editor; `error` is
+ * shown as a warning. Edits (repair, docstring) arrive separately as workspace/applyEdit.
+ */
 async function showCommandResult(result: unknown): Promise<void> {
-    const text =
-        typeof result === 'string'
-            ? result
-            : result && typeof result === 'object' && typeof (result as { markdown?: unknown }).markdown === 'string'
-              ? (result as { markdown: string }).markdown
-              : undefined;
+    const reply = (result && typeof result === 'object' ? result : {}) as { markdown?: unknown; error?: unknown };
+    if (typeof reply.error === 'string') {
+        void vscode.window.showWarningMessage(`editseq: ${reply.error}`);
+        return;
+    }
+    const text = typeof result === 'string' ? result : typeof reply.markdown === 'string' ? reply.markdown : undefined;
     if (!text) {
         return;
     }

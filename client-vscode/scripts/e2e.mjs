@@ -1,0 +1,225 @@
+// Drives a real VS Code (code-server) in Debian's chromium through playwright-core: opens the
+// Python fixture, types, waits for editseq's ghost text, accepts it with Tab, saves, and checks
+// the file on disk. Started by scripts/e2e.sh, which installs and serves everything; settings come
+// from the environment it sets (E2E_*). Screenshots go to E2E_OUT.
+import { chromium } from 'playwright-core';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+const env = (name, fallback) => {
+    const value = process.env[name] ?? fallback;
+    if (value === undefined) {
+        throw new Error(`${name} is not set`);
+    }
+    return value;
+};
+const URL = env('E2E_URL');
+const WORKSPACE = env('E2E_WORKSPACE');
+const FILE = env('E2E_FILE', 'shapes.py');
+const OUT = env('E2E_OUT');
+const LOGS = env('E2E_LOGS');
+const CHROMIUM = env('E2E_CHROMIUM', '/usr/bin/chromium');
+const TIMEOUT = Number(env('E2E_TIMEOUT_MS', '240000'));
+const LINE = Number(env('E2E_LINE', '13')); // 1-based: the empty body of rectangle_perimeter
+const TYPED = env('E2E_TYPED', 'ret');
+const ATTEMPTS = Number(env('E2E_ATTEMPTS', '3'));
+
+const started = Date.now();
+const log = (message) => console.log(`[e2e ${((Date.now() - started) / 1000).toFixed(1)}s] ${message}`);
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function shot(page, name) {
+    const file = path.join(OUT, name);
+    await page.screenshot({ path: file });
+    log(`screenshot ${file}`);
+}
+
+async function statusText(page) {
+    const items = await page.locator('.statusbar-item').allInnerTexts();
+    return items.find((t) => t.includes('editseq')) ?? '';
+}
+
+async function waitFor(what, condition, timeout = TIMEOUT, interval = 250) {
+    const deadline = Date.now() + timeout;
+    for (;;) {
+        const value = await condition();
+        if (value) {
+            return value;
+        }
+        if (Date.now() > deadline) {
+            throw new Error(`timed out after ${timeout} ms waiting for ${what}`);
+        }
+        await sleep(interval);
+    }
+}
+
+function serverLog() {
+    // The extension's LogOutputChannel is written under the user data dir's logs.
+    const found = [];
+    const walk = (dir) => {
+        for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+            const full = path.join(dir, entry.name);
+            if (entry.isDirectory()) {
+                walk(full);
+            } else if (entry.name.endsWith('editseq.log')) {
+                found.push(fs.readFileSync(full, 'utf8'));
+            }
+        }
+    };
+    if (fs.existsSync(LOGS)) {
+        walk(LOGS);
+    }
+    return found.join('\n');
+}
+
+const ghostSelector = '.ghost-text-decoration, .ghost-text-decoration-preview, .ghost-text';
+
+async function ghostText(page) {
+    return page.evaluate((selector) => {
+        const editor = document.querySelector('.editor-instance .monaco-editor');
+        if (!editor) {
+            return '';
+        }
+        const parts = [];
+        for (const el of editor.querySelectorAll(selector)) {
+            parts.push(el.textContent ?? '');
+        }
+        return parts.join('\n');
+    }, ghostSelector);
+}
+
+async function main() {
+    fs.mkdirSync(OUT, { recursive: true });
+    const filePath = path.join(WORKSPACE, FILE);
+    const original = fs.readFileSync(filePath, 'utf8');
+    const browser = await chromium.launch({
+        executablePath: CHROMIUM,
+        headless: true,
+        args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
+            '--disable-component-update', '--disable-sync', '--no-first-run'],
+    });
+    let page;
+    try {
+        const context = await browser.newContext({ viewport: { width: 1280, height: 760 } });
+        page = await context.newPage();
+        page.setDefaultTimeout(TIMEOUT);
+        log(`opening ${URL}`);
+        await page.goto(`${URL}/?folder=${encodeURIComponent(WORKSPACE)}`, { timeout: TIMEOUT });
+        await page.locator('.monaco-workbench').waitFor({ timeout: TIMEOUT });
+        await page.locator('.statusbar').waitFor({ timeout: TIMEOUT });
+        await sleep(2000);
+        log('workbench loaded; opening the fixture');
+
+        await page.keyboard.press('Control+P');
+        await page.locator('.quick-input-widget input').waitFor();
+        await page.keyboard.type(FILE, { delay: 20 });
+        await page.locator('.quick-input-list .monaco-list-row').first().waitFor();
+        await sleep(500);
+        await page.keyboard.press('Enter');
+        await page.locator('.editor-instance .view-lines').filter({ hasText: 'rectangle_perimeter' }).waitFor();
+        log('fixture open; waiting for the editseq server and model');
+
+        // "$(sparkle) editseq" once the model is loaded; "not installed" / error icons fail fast.
+        const editseqItem = page.locator('.statusbar-item').filter({ hasText: 'editseq' }).first();
+        await waitFor('the editseq status bar item to show the model is loaded', async () => {
+            const text = await statusText(page);
+            if (/not installed/.test(text) || (await editseqItem.locator('.codicon-error').count())) {
+                throw new Error(`editseq status: ${text}; server log:\n${serverLog().slice(-3000)}`);
+            }
+            return (await editseqItem.locator('.codicon-sparkle').count()) > 0;
+        });
+        log(`status bar: ${JSON.stringify(await statusText(page))}`);
+
+        let ghost = '';
+        let before = '';
+        for (let attempt = 1; attempt <= ATTEMPTS && !ghost; attempt++) {
+            // Go to the line, clear it, type a few characters; the inline completion provider fires.
+            await page.keyboard.press('Control+G');
+            await page.locator('.quick-input-widget input').waitFor();
+            await page.keyboard.type(String(LINE));
+            await page.keyboard.press('Enter');
+            await page.keyboard.press('End');
+            await page.keyboard.press('Shift+Home');
+            await page.keyboard.press('Shift+Home'); // select the whole line, indentation included
+            await page.keyboard.type('    ' + TYPED, { delay: 80 });
+            log(`attempt ${attempt}: typed ${JSON.stringify(TYPED)} on line ${LINE}`);
+            ghost = await waitFor('ghost text', () => ghostText(page), TIMEOUT / ATTEMPTS).catch(() => '');
+            if (!ghost) {
+                // The model may offer nothing here: ask explicitly once before retrying.
+                await page.keyboard.press('Alt+Backslash');
+                ghost = await waitFor('ghost text (invoked)', () => ghostText(page), 30000).catch(() => '');
+            }
+        }
+        if (!ghost) {
+            await shot(page, 'no-ghost-text.png');
+            throw new Error(`no ghost text after ${ATTEMPTS} attempts; server log:\n${serverLog().slice(-3000)}`);
+        }
+        await sleep(300);
+        ghost = await ghostText(page);
+        log(`ghost text: ${JSON.stringify(ghost)}`);
+        await shot(page, 'vscode-ghost-text.png');
+        before = await page.locator('.editor-instance .view-lines').innerText();
+
+        await page.keyboard.press('Tab');
+        await waitFor('the ghost text to be accepted', async () => (await ghostText(page)) !== ghost, 10000);
+        await sleep(500);
+        await page.keyboard.press('Escape');
+        await shot(page, 'vscode-accepted.png');
+
+        await page.keyboard.press('Control+S');
+        const saved = await waitFor('the saved file', () => {
+            const text = fs.readFileSync(filePath, 'utf8');
+            return text !== original ? text : '';
+        }, 20000);
+
+        // The file must be the fixture with the typed characters and exactly the shown ghost text
+        // inserted on the line (whitespace compared loosely: the DOM renders spaces as nbsp).
+        const lines = original.split('\n');
+        const prefix = lines.slice(0, LINE - 1).join('\n') + '\n' + '    ' + TYPED;
+        const suffix = '\n' + lines.slice(LINE).join('\n');
+        if (!saved.startsWith(prefix)) {
+            throw new Error(`the saved file does not start with the fixture and the typed text:\n${saved}`);
+        }
+        if (!saved.endsWith(suffix)) {
+            throw new Error(`the saved file does not end with the rest of the fixture:\n${saved}`);
+        }
+        const inserted = saved.slice(prefix.length, saved.length - suffix.length);
+        const squash = (s) => s.replace(/[\s\u00a0]+/g, '');
+        if (!inserted || squash(inserted) !== squash(ghost)) {
+            throw new Error(`inserted ${JSON.stringify(inserted)} but the ghost text was ${JSON.stringify(ghost)}`);
+        }
+        log(`accepted into the file: ${JSON.stringify(inserted)}`);
+
+        const serverLines = serverLog().split('\n').filter((l) => l.includes('editseq suggest'));
+        if (!serverLines.length) {
+            throw new Error('the editseq output channel has no "editseq suggest" line');
+        }
+        const status = await waitFor('the latency in the status bar', async () => {
+            const text = await statusText(page);
+            return /\d+ ms/.test(text) ? text : '';
+        }, 20000);
+        log(`server: ${serverLines[serverLines.length - 1].trim()}`);
+        log(`status bar: ${JSON.stringify(status)}`);
+
+        // The status bar tooltip and the output channel, for the README.
+        await page.locator('.statusbar-item').filter({ hasText: 'editseq' }).first().hover();
+        await sleep(1500);
+        await shot(page, 'vscode-status.png');
+        fs.writeFileSync(path.join(OUT, 'result.json'), JSON.stringify({
+            ghost, inserted, before, saved, status, serverLines, seconds: (Date.now() - started) / 1000,
+        }, null, 2));
+        log('PASS');
+    } catch (error) {
+        if (page) {
+            await shot(page, 'failure.png').catch(() => undefined);
+        }
+        throw error;
+    } finally {
+        await browser.close();
+    }
+}
+
+main().catch((error) => {
+    console.error(`[e2e] FAIL: ${error instanceof Error ? error.stack : error}`);
+    process.exit(1);
+});
