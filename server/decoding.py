@@ -215,8 +215,8 @@ def decode_program(
     ``checked``: one edit at a time with ``next_edit`` (repeated hunks dropped, each edit judged,
     ``settings.samples`` attempts); an accepted edit is appended to the prompt as it was applied,
     so the next request reuses the KV cache. Stops when the model closes the sequence, after
-    ``max_edits`` edits, when ``max_tokens`` generated tokens (all attempts) are spent, or when no
-    attempt at an edit passes. ``judge`` defaults to ``lint_judge()``.
+    ``max_edits`` edits, when ``max_tokens`` generated tokens (all attempts; never exceeded) are
+    spent, or when no attempt at an edit passes. ``judge`` defaults to ``lint_judge()``.
     ``plain``: the whole sequence in one generation (``max_tokens``, stopping at two empty edits)
     decoded with ``editformat.decode_sequence``, for comparison.
     """
@@ -257,8 +257,11 @@ def decode_program(
         if remaining <= 0:
             result.finish = "budget"
             break
-        step = SamplingSettings(min(settings.max_tokens, remaining), settings.temperature,
-                                settings.top_p, settings.samples, settings.seed + 1000 * result.edits)
+        # Every attempt fits in what is left of the budget: fewer (or shorter) attempts near its end.
+        per_attempt = min(settings.max_tokens, remaining)
+        attempts = max(1, min(settings.samples, remaining // per_attempt))
+        step = SamplingSettings(per_attempt, settings.temperature, settings.top_p, attempts,
+                                settings.seed + 1000 * result.edits)
         current = result.lines
 
         def edit_judge(insertions: list[Insertion], current: list[str] = current) -> tuple[bool, str, object]:

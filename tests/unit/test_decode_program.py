@@ -19,7 +19,7 @@ class ScriptedRuntime:
         hits = [text.find(s) for s in stop if s in text]
         if hits:
             text = text[: min(hits)]
-        return Generation(text, "stop", len(prompt) // 4, 0, max(1, len(text) // 4), 0.0, 0.0)
+        return Generation(text, "stop", len(prompt) // 4, 0, min(max_tokens, max(1, len(text) // 4)), 0.0, 0.0)
 
 
 FIRST = "@@ -0,0 +1,2 @@\n+def add(a, b):\n+    return a + b"
@@ -63,7 +63,7 @@ def test_checked_stops_at_max_edits_and_token_budget():
     assert result.edits == 3 and result.finish == "max_edits"
     result = decode_program(ScriptedRuntime(many), "Numbers.", SamplingSettings(), judge=accept_all,
                             max_tokens=6)
-    assert result.finish == "budget" and result.generated_tokens >= 6
+    assert result.finish == "budget" and result.generated_tokens <= 6
 
 
 def test_checked_starts_from_a_given_state():
