@@ -19,9 +19,9 @@ const FILE = env('E2E_FILE', 'shapes.py');
 const OUT = env('E2E_OUT');
 const LOGS = env('E2E_LOGS');
 const CHROMIUM = env('E2E_CHROMIUM', '/usr/bin/chromium');
-const TIMEOUT = Number(env('E2E_TIMEOUT_MS', '240000'));
+const TIMEOUT = Number(env('E2E_TIMEOUT_MS', '360000'));
 const LINE = Number(env('E2E_LINE', '13')); // 1-based: the empty body of rectangle_perimeter
-const TYPED = env('E2E_TYPED', 'ret');
+const TYPED = env('E2E_TYPED', '');
 const ATTEMPTS = Number(env('E2E_ATTEMPTS', '3'));
 
 const started = Date.now();
@@ -132,22 +132,27 @@ async function main() {
 
         let ghost = '';
         let before = '';
+        const answered = () => serverLog().split('\n').filter((l) => l.includes('editseq suggest')).length;
         for (let attempt = 1; attempt <= ATTEMPTS && !ghost; attempt++) {
-            // Go to the line, clear it, type a few characters; the inline completion provider fires.
+            // Go to the line, replace it by its indentation (and E2E_TYPED): VS Code asks the
+            // server for an inline completion as the text changes.
+            const count = answered();
             await page.keyboard.press('Control+G');
             await page.locator('.quick-input-widget input').waitFor();
             await page.keyboard.type(String(LINE));
             await page.keyboard.press('Enter');
             await page.keyboard.press('End');
             await page.keyboard.press('Shift+Home');
-            await page.keyboard.press('Shift+Home'); // select the whole line, indentation included
+            await page.keyboard.press('Shift+Home'); // the whole line, indentation included
             await page.keyboard.type('    ' + TYPED, { delay: 80 });
-            log(`attempt ${attempt}: typed ${JSON.stringify(TYPED)} on line ${LINE}`);
-            ghost = await waitFor('ghost text', () => ghostText(page), TIMEOUT / ATTEMPTS).catch(() => '');
+            log(`attempt ${attempt}: typed ${JSON.stringify('    ' + TYPED)} on line ${LINE}`);
+            // Until ghost text shows, or the server has answered (maybe with nothing).
+            await waitFor('ghost text or an answer', async () => (await ghostText(page)) || answered() > count, TIMEOUT / ATTEMPTS)
+                .catch(() => '');
+            ghost = await waitFor('ghost text', () => ghostText(page), 3000).catch(() => '');
             if (!ghost) {
-                // The model may offer nothing here: ask explicitly once before retrying.
-                await page.keyboard.press('Alt+Backslash');
-                ghost = await waitFor('ghost text (invoked)', () => ghostText(page), 30000).catch(() => '');
+                const last = serverLog().split('\n').filter((l) => l.includes('editseq suggest')).pop();
+                log(`attempt ${attempt}: no ghost text; server: ${last?.trim() ?? 'no answer yet'}`);
             }
         }
         if (!ghost) {

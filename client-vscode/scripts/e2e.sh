@@ -6,6 +6,12 @@
 #
 #   client-vscode/scripts/e2e.sh                 # exit 0: ghost text shown, accepted, saved
 #   EDITSEQ_PYTHON=/path/to/python client-vscode/scripts/e2e.sh
+#   EDITSEQ_E2E_MODEL=scripted client-vscode/scripts/e2e.sh   # one of: scripted real (default: both)
+#
+# Two runs, each in a fresh VS Code profile: "scripted" runs editseq's real server with a scripted
+# model (tests/nvim/scripted_server.py: always offers `return 2 * (width + height)`), so the
+# extension's ghost text, Tab and status bar are checked deterministically; "real" runs the real
+# model, which must offer something at the fixture's cursor within the attempts.
 #
 # The server runs as `$EDITSEQ_PYTHON -m editseq.cli serve`; default: <repo>/.venv/bin/python if
 # it exists (./install.sh makes it), else /work/venv/bin/python. Downloads are cached in
@@ -97,14 +103,22 @@ if ! "$EDITSEQ_PYTHON" -c "import editseq, llama_cpp" 2>/dev/null; then
 fi
 step "server interpreter: $EDITSEQ_PYTHON"
 
-# --- a fresh VS Code profile and workspace --------------------------------------------------------
-RUN="$OUT/run"
-rm -rf "$RUN" && mkdir -p "$RUN/user-data/User" "$RUN/extensions" "$RUN/workspace"
-rm -f "$OUT"/*.png "$OUT/result.json"
-cp "$REPO/tests/data/completion/shapes.py" "$RUN/workspace/shapes.py"
-cat > "$RUN/user-data/User/settings.json" <<JSON
+run_mode() {  # run_mode scripted|real: one code-server + browser session; returns its status
+  local mode="$1" out="$OUT/$1" run interpreter
+  run="$out/run"
+  rm -rf "$out" && mkdir -p "$run/user-data/User" "$run/extensions" "$run/workspace"
+  cp "$REPO/tests/data/completion/shapes.py" "$run/workspace/shapes.py"
+  interpreter="$EDITSEQ_PYTHON"
+  if [[ "$mode" == scripted ]]; then
+    # A "python" for the extension that runs the scripted server for `-m editseq.cli serve`.
+    interpreter="$run/python"
+    printf '#!/bin/sh\nif [ "$1 $2 $3" = "-m editseq.cli serve" ]; then exec "%s" "%s"; fi\nexec "%s" "$@"\n' \
+      "$EDITSEQ_PYTHON" "$REPO/tests/nvim/scripted_server.py" "$EDITSEQ_PYTHON" > "$interpreter"
+    chmod +x "$interpreter"
+  fi
+  cat > "$run/user-data/User/settings.json" <<JSON
 {
-  "editseq.interpreter": "$EDITSEQ_PYTHON",
+  "editseq.interpreter": "$interpreter",
   "editseq.maxTokens": 24,
   "editseq.samples": 2,
   "editor.inlineSuggest.enabled": true,
@@ -117,48 +131,68 @@ cat > "$RUN/user-data/User/settings.json" <<JSON
   "workbench.tips.enabled": false,
   "workbench.enableExperiments": false,
   "workbench.colorTheme": "Default Dark Modern",
+  "workbench.secondarySideBar.defaultVisibility": "hidden",
   "extensions.ignoreRecommendations": true,
   "telemetry.telemetryLevel": "off",
   "security.workspace.trust.enabled": false,
   "files.autoSave": "off",
+  "git.enabled": false,
   "window.commandCenter": false,
-  "workbench.secondarySideBar.defaultVisibility": "hidden",
   "chat.disableAIFeatures": true
 }
 JSON
-step "install $VSIX into code-server"
-code_server --config "$RUN/config.yaml" --user-data-dir "$RUN/user-data" --extensions-dir "$RUN/extensions" \
-  --install-extension "$VSIX" >"$RUN/install-extension.log" 2>&1 \
-  || { cat "$RUN/install-extension.log"; exit 1; }
+  step "[$mode] install $VSIX into code-server"
+  code_server --config "$run/config.yaml" --user-data-dir "$run/user-data" --extensions-dir "$run/extensions" \
+    --install-extension "$VSIX" >"$run/install-extension.log" 2>&1 \
+    || { cat "$run/install-extension.log"; return 1; }
 
-PORT=$(node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})")
-step "code-server on 127.0.0.1:$PORT"
-# Its own session (process group), so that the cleanup ends code-server and everything it started
-# (extension host, the editseq server) and nothing else.
-setsid node "$CS_PKG/out/node/entry.js" --config "$RUN/config.yaml" --auth none --bind-addr "127.0.0.1:$PORT" \
-  --user-data-dir "$RUN/user-data" --extensions-dir "$RUN/extensions" \
-  --disable-telemetry --disable-update-check --disable-workspace-trust \
-  "$RUN/workspace" >"$RUN/code-server.log" 2>&1 &
-CS_PID=$!
-cleanup() {
+  local port
+  port=$(node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})")
+  step "[$mode] code-server on 127.0.0.1:$port"
+  # Its own session (process group), so that stopping it ends code-server and everything it
+  # started (extension host, the editseq server) and nothing else.
+  setsid node "$CS_PKG/out/node/entry.js" --config "$run/config.yaml" --auth none --bind-addr "127.0.0.1:$port" \
+    --user-data-dir "$run/user-data" --extensions-dir "$run/extensions" \
+    --disable-telemetry --disable-update-check --disable-workspace-trust \
+    "$run/workspace" >"$run/code-server.log" 2>&1 &
+  CS_PID=$!
+  local up=0
+  for _ in $(seq 120); do
+    if node -e "fetch('http://127.0.0.1:$port/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"; then up=1; break; fi
+    kill -0 "$CS_PID" 2>/dev/null || break
+    sleep 0.5
+  done
+  local status=0
+  if ((up)); then
+    step "[$mode] running the browser test"
+    E2E_URL="http://127.0.0.1:$port" E2E_WORKSPACE="$run/workspace" E2E_FILE=shapes.py E2E_OUT="$out" \
+    E2E_LOGS="$run/user-data/logs" E2E_CHROMIUM="$CHROMIUM" \
+      node "$HERE/scripts/e2e.mjs" || status=$?
+  else
+    cat "$run/code-server.log"; status=1
+  fi
+  stop_code_server
+  # The extension's log (server messages and stderr) next to the screenshots.
+  find "$run/user-data/logs" -name '*editseq.log' -exec cat {} + > "$out/editseq-output.log" 2>/dev/null || true
+  step "[$mode] $( ((status == 0)) && echo PASS || echo "FAIL (see $out)")"
+  return "$status"
+}
+
+CS_PID=""
+stop_code_server() {
+  [[ -n "$CS_PID" ]] || return 0
   kill -TERM -- "-$CS_PID" 2>/dev/null || true
-  sleep 1
+  for _ in $(seq 20); do kill -0 "$CS_PID" 2>/dev/null || break; sleep 0.25; done
   kill -KILL -- "-$CS_PID" 2>/dev/null || true
   wait "$CS_PID" 2>/dev/null || true
+  CS_PID=""
 }
-trap cleanup EXIT
-for _ in $(seq 120); do
-  node -e "fetch('http://127.0.0.1:$PORT/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))" && break
-  kill -0 "$CS_PID" 2>/dev/null || { cat "$RUN/code-server.log"; exit 1; }
-  sleep 0.5
-done
+trap stop_code_server EXIT
 
-step "running the browser test"
-status=0
-E2E_URL="http://127.0.0.1:$PORT" E2E_WORKSPACE="$RUN/workspace" E2E_FILE=shapes.py E2E_OUT="$OUT" \
-E2E_LOGS="$RUN/user-data/logs" E2E_CHROMIUM="$CHROMIUM" \
-  node "$HERE/scripts/e2e.mjs" || status=$?
-# The extension's log (server messages and stderr) next to the screenshots.
-find "$RUN/user-data/logs" -name '*editseq.log' -exec cat {} + > "$OUT/editseq-output.log" 2>/dev/null || true
-step "done: $( ((status == 0)) && echo PASS || echo "FAIL (see $OUT)")"
-exit "$status"
+mkdir -p "$OUT"
+failed=()
+for mode in ${EDITSEQ_E2E_MODEL:-scripted real}; do
+  run_mode "$mode" || failed+=("$mode")
+done
+step "done in $(( $(date +%s) - T0 ))s: $( ((${#failed[@]} == 0)) && echo PASS || echo "FAIL: ${failed[*]}")"
+((${#failed[@]} == 0))

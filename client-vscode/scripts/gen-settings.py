@@ -31,7 +31,7 @@ CLIENT_SETTINGS: dict[str, dict[str, Any]] = {
     f"{SECTION}.interpreter": {
         "type": "string",
         "default": "",
-        "scope": "machine-overridable",
+        "scope": "resource",
         "markdownDescription": (
             "Python interpreter that runs the editseq server (`<python> -m editseq.cli serve`). "
             "Empty: the interpreter selected in the Python extension, else `python3`. "
