@@ -23,12 +23,15 @@ Tasks:
   prefix (chat: the answer starts as a ```python block holding the declaration; lintseq: the
   declaration is the state already written).
 
-Every program runs as IMPORT_HELPER + code + test (the test ends with ``check(entry_point)``).
-IMPORT_HELPER is OctoPack's Python import helper without numpy.
+In every format and task the code is ``sanitize``d (the entry point's definition and the imports
+and definitions around it; the model's own example calls and asserts after it are dropped) and
+runs as IMPORT_HELPER + code + test (the test ends with ``check(entry_point)``). IMPORT_HELPER is
+OctoPack's Python import helper without numpy.
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -216,6 +219,52 @@ def extract_code(text: str, entry_point: str | None = None) -> str:
     return candidates[0]
 
 
+def sanitize(code: str, entry_point: str) -> str:
+    """The code as a solution: everything up to the end of the entry point's definition, plus later
+    top-level imports and definitions (not ``check``/``test*``); later top-level statements
+    (example calls, prints, the model's own asserts, a main guard) are dropped. The idea of
+    EvalPlus's sanitizer and of OctoPack cutting a completion at its first top-level line. Code
+    that does not parse keeps the lines up to the end of the entry point's body; code without
+    the entry point at top level is returned unchanged."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return _cut_after_body(code, entry_point)
+    lines = code.split("\n")
+    kept: list[str] = []
+    found = False
+    previous_end = 0  # end line of the last kept node, while no node has been dropped since
+    for node in tree.body:
+        named = getattr(node, "name", "")
+        definition = isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+        if found and (not (definition or isinstance(node, (ast.Import, ast.ImportFrom)))
+                      or named == "check" or named.startswith("test")):
+            previous_end = None
+            continue
+        first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+        if previous_end is None:
+            kept.append("")
+        # consecutive kept nodes keep the blank lines and comments between them
+        kept.extend(lines[(first - 1 if previous_end is None else previous_end) : node.end_lineno])
+        previous_end = node.end_lineno
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and named == entry_point:
+            found = True
+    return "\n".join(kept) if found else code
+
+
+def _cut_after_body(code: str, entry_point: str) -> str:
+    lines = code.split("\n")
+    pattern = re.compile(rf"(async\s+)?def\s+{re.escape(entry_point)}\s*\(")
+    start = next((i for i, line in enumerate(lines) if pattern.match(line)), None)
+    if start is None:
+        return code
+    for end in range(start + 1, len(lines)):
+        line = lines[end]
+        if line.strip() and not line[0].isspace() and not line.startswith((")", "]", "}")):
+            return "\n".join(lines[:end]).rstrip()
+    return code
+
+
 def program_for(problem: Problem, code: str) -> str:
     """The program executed for ``code``: imports, the code, the tests (which call check)."""
     test = problem.test.rstrip("\n")
@@ -265,6 +314,10 @@ def generate(task: str, problem: Problem, fmt: str, generator: Generator, settin
             raise ValueError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
     except ContextOverflow as exc:
         sample = Sample("", "", finish="context", extra={"error": str(exc)})
+    cleaned = sanitize(sample.code, problem.entry_point)
+    if cleaned != sample.code:
+        sample.extra["unsanitized_code"] = sample.code
+        sample.code = cleaned
     sample.gen_s = round(time.perf_counter() - started, 3)
     return sample
 
@@ -312,10 +365,13 @@ def _explain(problem: Problem, fmt: str, generator: Generator, settings: GenSett
         result = generator.program(regenerate, settings, seed, state=lines_of(problem.declaration))
         sample = _from_program(result)
     else:
-        prefix = "```python\n" + problem.declaration
-        second = generator.chat(regenerate, settings, seed, assistant_prefix=prefix, stop=("```",))
-        sample = Sample(problem.declaration + second.text.split("```")[0], second.text,
-                        second.generated_tokens, finish=second.finish)
+        # The declaration without its final newline, as OctoPack strips prompts: the model then
+        # writes the newline and indentation as the tokens it would naturally use.
+        declaration = problem.declaration.rstrip()
+        second = generator.chat(regenerate, settings, seed, assistant_prefix="```python\n" + declaration,
+                                stop=("```",))
+        sample = Sample(declaration + second.text.split("```")[0], second.text, second.generated_tokens,
+                        finish=second.finish)
     sample.description = description
     sample.generated_tokens += first.generated_tokens
     sample.extra["describe_raw"] = first.text
@@ -324,19 +380,19 @@ def _explain(problem: Problem, fmt: str, generator: Generator, settings: GenSett
 
 
 def example_prompt(task: str, problem: Problem, fmt: str, generator: Generator) -> str:
-    """The first prompt ``task`` sends for ``problem`` (for the record in the result file)."""
+    """The first prompt ``task`` sends for ``problem`` (kept in the result file for the record)."""
+    state = None
     if task == "synthesize":
-        user, state, prefix = problem.instruction.strip(), None, ""
+        user = problem.instruction.strip()
+    elif task == "fix" and fmt == "lintseq":
+        user = problem.test.strip() + "\n" + FIX_INSTRUCTION.format(entry_point=problem.entry_point)
+        state = lines_of(problem.declaration + problem.buggy_solution)
     elif task == "fix":
-        instruction = FIX_INSTRUCTION.format(entry_point=problem.entry_point)
-        if fmt == "lintseq":
-            user, state = problem.test.strip() + "\n" + instruction, lines_of(problem.declaration + problem.buggy_solution)
-        else:
-            user, state = fix_context(problem).strip() + "\n" + instruction, None
-        prefix = ""
+        user = fix_context(problem).strip() + "\n" + FIX_INSTRUCTION.format(entry_point=problem.entry_point)
     else:
         user = describe_context(problem).strip() + "\n" + DESCRIBE_INSTRUCTION.format(n=len(problem.docstring))
-        return user if fmt == "lintseq" else generator.chat_prompt(user)
-    if fmt == "lintseq":
-        return editformat.build_prompt(user, state) if state else user + editformat.DIFF_SEP
-    return generator.chat_prompt(user, prefix)
+        if fmt == "lintseq":
+            return user
+    if fmt == "chat":
+        return generator.chat_prompt(user)
+    return editformat.build_prompt(user, state) if state else user + editformat.DIFF_SEP

@@ -20,6 +20,22 @@ def test_extract_code_prefers_the_block_defining_the_entry_point():
     assert tasks.extract_code("def f(): pass", "f") == "def f(): pass"  # no fence: the whole answer
 
 
+def test_sanitize_keeps_the_solution_and_drops_the_models_own_tests():
+    answer = (
+        "import math\n\ndef helper(x):\n    return x\n\n# the answer\ndef f(a):\n    return helper(a)\n\n"
+        "print(f(1))\nassert f(2) == 3\ndef check(f):\n    assert f(1) == 1\n\ndef g():\n    pass\n"
+        "if __name__ == '__main__':\n    g()\n"
+    )
+    assert tasks.sanitize(answer, "f") == (
+        "import math\n\ndef helper(x):\n    return x\n\n# the answer\ndef f(a):\n    return helper(a)\n"
+        "\ndef g():\n    pass"
+    )
+    truncated = "def f(a):\n    return a\n\n# Check\ndef check(f):\n    assert f([1, 2"
+    assert tasks.sanitize(truncated, "f") == "def f(a):\n    return a"
+    method = "class S:\n    def f(self):\n        pass\nprint(1)\n"
+    assert tasks.sanitize(method, "f") == method  # no top-level entry point: unchanged
+
+
 def test_program_runs_imports_code_and_tests():
     problem = PROBLEMS[0]
     program = tasks.program_for(problem, problem.prompt + problem.canonical_solution)
@@ -66,7 +82,7 @@ class FakeRuntime:
             text = editformat.edit_text([], lines) + "\n<|diff|>\n<|diff|>"
             return Generation(text, "stop", 10, 0, 20, 0.0, 0.0)
         if "description" in prompt and "Write functional code" in prompt:
-            return Generation(problem.canonical_solution + "```", "stop", 10, 0, 20, 0.0, 0.0)
+            return Generation("\n" + problem.canonical_solution + "```", "stop", 10, 0, 20, 0.0, 0.0)
         if "concise natural language description" in prompt:
             return Generation("It does what the name says.", "stop", 10, 0, 8, 0.0, 0.0)
         code = problem.prompt + problem.canonical_solution
