@@ -110,9 +110,9 @@ run_mode() {  # run_mode scripted|real: one code-server + browser session; retur
   cp "$REPO/tests/data/completion/shapes.py" "$run/workspace/shapes.py"
   interpreter="$EDITSEQ_PYTHON"
   if [[ "$mode" == scripted ]]; then
-    # A "python" for the extension that runs the scripted server for `-m editseq.cli serve`.
+    # A "python" for the extension that runs the scripted server for `-m editseq.cli ... serve`.
     interpreter="$run/python"
-    printf '#!/bin/sh\nif [ "$1 $2 $3" = "-m editseq.cli serve" ]; then exec "%s" "%s"; fi\nexec "%s" "$@"\n' \
+    printf '#!/bin/sh\nif [ "$1 $2" = "-m editseq.cli" ]; then exec "%s" "%s"; fi\nexec "%s" "$@"\n' \
       "$EDITSEQ_PYTHON" "$REPO/tests/nvim/scripted_server.py" "$EDITSEQ_PYTHON" > "$interpreter"
     chmod +x "$interpreter"
   fi

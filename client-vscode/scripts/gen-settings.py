@@ -39,13 +39,24 @@ CLIENT_SETTINGS: dict[str, dict[str, Any]] = {
         ),
         "order": 0,
     },
+    f"{SECTION}.serverLogLevel": {
+        "type": "string",
+        "enum": ["error", "warning", "info", "debug"],
+        "default": "warning",
+        "scope": "window",
+        "markdownDescription": (
+            "Level of the server's own log (its stderr) in the editseq output channel; the "
+            "per-suggestion lines come through LSP at every level. Changing it restarts the server."
+        ),
+        "order": 1,
+    },
     f"{SECTION}.trace.server": {
         "type": "string",
         "enum": ["off", "messages", "verbose"],
         "default": "off",
         "scope": "window",
         "markdownDescription": "Log the LSP messages between VS Code and the editseq server.",
-        "order": 1,
+        "order": 2,
     },
 }
 

@@ -12,7 +12,7 @@ import { parseModelLoaded, parseSuggestLog } from './common/logparse';
 import { checkEditseq, onDidChangePythonInterpreter, resolveInterpreter } from './common/python';
 import { createServer, executeAtCursor, pushServerOptions, serverHasCommand } from './common/server';
 import { affectsServerOptions } from './common/serverOptions';
-import { initSettings, serverOptionKeys } from './common/settings';
+import { getServerLogLevel, initSettings, serverOptionKeys } from './common/settings';
 import { StatusBar } from './common/status';
 
 let client: LanguageClient | undefined;
@@ -41,6 +41,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
         vscode.workspace.onDidChangeConfiguration(async (event) => {
             if (event.affectsConfiguration(`${CONFIG_SECTION}.interpreter`)) {
                 await restart('editseq.interpreter changed');
+            } else if (event.affectsConfiguration(`${CONFIG_SECTION}.serverLogLevel`)) {
+                await restart('editseq.serverLogLevel changed');
             } else if (affectsServerOptions((s) => event.affectsConfiguration(s), serverOptionKeys())) {
                 // The server applies options live (didChangeConfiguration); no restart needed.
                 if (client?.state === State.Running) {
@@ -123,7 +125,7 @@ async function restartServer(): Promise<void> {
         if (status!.current.phase === 'starting') {
             status!.update({ phase: 'loading' });
         }
-        traceLog(`server started: ${python} -m editseq.cli serve`);
+        traceLog(`server started: ${python} -m editseq.cli --log-level ${getServerLogLevel()} serve`);
     } catch (error) {
         status!.set({ phase: 'error', python, detail: `The server did not start: ${errorText(error)}` });
         traceError('the server did not start', error);

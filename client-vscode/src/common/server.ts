@@ -1,5 +1,5 @@
 /**
- * Starts the editseq language server, `<python> -m editseq.cli serve`, over stdio with
+ * Starts the editseq language server, `<python> -m editseq.cli --log-level L serve`, over stdio with
  * vscode-languageclient 11 (LSP 3.18: inline completion is a standard feature there).
  */
 import * as vscode from 'vscode';
@@ -15,7 +15,7 @@ import {
 import { SERVER_COMMANDS, SERVER_ID, SERVER_MODULE, SERVER_NAME } from './constants';
 import { logServerMessage, outputChannel } from './logging';
 import { pickServerOptions } from './serverOptions';
-import { getServerOptions, serverOptionKeys, workspaceRoot } from './settings';
+import { getServerLogLevel, getServerOptions, serverOptionKeys, workspaceRoot } from './settings';
 
 export interface ServerHooks {
     /** Every window/logMessage from the server, after it is written to the output channel. */
@@ -25,7 +25,7 @@ export interface ServerHooks {
 export function createServer(python: string, hooks: ServerHooks): LanguageClient {
     const serverOptions: ServerOptions = {
         command: python,
-        args: ['-m', SERVER_MODULE, 'serve'],
+        args: ['-m', SERVER_MODULE, '--log-level', getServerLogLevel(), 'serve'],
         options: { cwd: workspaceRoot(), env: { ...process.env, PYTHONUNBUFFERED: '1' } },
     };
     const clientOptions: LanguageClientOptions = {

@@ -42,6 +42,12 @@ export function getInterpreterSetting(): string {
     return value;
 }
 
+/** The server's stderr log level (`editseq --log-level LEVEL serve`). */
+export function getServerLogLevel(): string {
+    const level = vscode.workspace.getConfiguration(CONFIG_SECTION).get<string>('serverLogLevel') ?? 'warning';
+    return /^(error|warning|info|debug)$/i.test(level) ? level.toUpperCase() : 'WARNING';
+}
+
 export function workspaceRoot(): string | undefined {
     return vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
 }
