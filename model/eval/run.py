@@ -256,13 +256,15 @@ def _linter():
 
 
 def lint_ids(linter, code: str) -> list[str] | None:
-    """LintSeq error ids of ``code`` (sorted), or None when pylint failed on it."""
+    """LintSeq error ids of ``code`` as it is executed, after the import helper (so a ``List``
+    the prompt's imports would define is no error), sorted; None when pylint failed on it."""
     from editseq.lintgate import detect_indent
+    from editseq.model.eval.tasks import IMPORT_HELPER
 
     if linter is None:
         return None
     try:
-        return sorted(m.msg_id for m in linter.messages(code, detect_indent(code)))
+        return sorted(m.msg_id for m in linter.messages(IMPORT_HELPER + "\n" + code, detect_indent(code)))
     except Exception as exc:  # noqa: BLE001 - pylint crashing on model output is data, not a bug here
         log.warning("pylint failed: %s", exc)
         return None
