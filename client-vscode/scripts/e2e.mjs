@@ -23,6 +23,9 @@ const TIMEOUT = Number(env('E2E_TIMEOUT_MS', '360000'));
 const LINE = Number(env('E2E_LINE', '13')); // 1-based: the empty body of rectangle_perimeter
 const TYPED = env('E2E_TYPED', '');
 const ATTEMPTS = Number(env('E2E_ATTEMPTS', '3'));
+// 'ghost': ghost text shown, accepted, saved. 'not-installed': the interpreter lacks editseq, and
+// the status bar and a notification say so, with the pip command.
+const EXPECT = env('E2E_EXPECT', 'ghost');
 
 const started = Date.now();
 const log = (message) => console.log(`[e2e ${((Date.now() - started) / 1000).toFixed(1)}s] ${message}`);
@@ -88,6 +91,26 @@ async function ghostText(page) {
     }, ghostSelector);
 }
 
+async function expectNotInstalled(page) {
+    const status = await waitFor('"not installed" in the status bar', async () => {
+        const text = await statusText(page);
+        return /not installed/.test(text) ? text : '';
+    }, 60000);
+    const toast = page.locator('.notifications-toasts .notification-toast').filter({ hasText: 'is not installed in' }).first();
+    await toast.waitFor({ timeout: 30000 });
+    const message = (await toast.innerText()).replace(/\s+/g, ' ');
+    log(`status bar: ${JSON.stringify(status)}; notification: ${JSON.stringify(message)}`);
+    if (!/editseq is not installed in \S+: run \S+ -m pip install editseq/.test(message)) {
+        throw new Error(`the notification does not give the fix: ${message}`);
+    }
+    if (!/Copy Command/.test(message)) {
+        throw new Error(`the notification has no Copy Command button: ${message}`);
+    }
+    await shot(page, 'vscode-not-installed.png');
+    fs.writeFileSync(path.join(OUT, 'result.json'), JSON.stringify({ status, message }, null, 2));
+    log('PASS');
+}
+
 async function main() {
     fs.mkdirSync(OUT, { recursive: true });
     const filePath = path.join(WORKSPACE, FILE);
@@ -118,6 +141,11 @@ async function main() {
         await page.keyboard.press('Enter');
         await page.locator('.editor-instance .view-lines').filter({ hasText: 'rectangle_perimeter' }).waitFor();
         log('fixture open; waiting for the editseq server and model');
+
+        if (EXPECT === 'not-installed') {
+            await expectNotInstalled(page);
+            return;
+        }
 
         // "$(sparkle) editseq" once the model is loaded; "not installed" / error icons fail fast.
         const editseqItem = page.locator('.statusbar-item').filter({ hasText: 'editseq' }).first();

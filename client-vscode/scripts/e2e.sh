@@ -6,12 +6,14 @@
 #
 #   client-vscode/scripts/e2e.sh                 # exit 0: ghost text shown, accepted, saved
 #   EDITSEQ_PYTHON=/path/to/python client-vscode/scripts/e2e.sh
-#   EDITSEQ_E2E_MODEL=scripted client-vscode/scripts/e2e.sh   # one of: scripted real (default: both)
+#   EDITSEQ_E2E_MODEL=scripted client-vscode/scripts/e2e.sh   # some of: scripted missing real
 #
-# Two runs, each in a fresh VS Code profile: "scripted" runs editseq's real server with a scripted
-# model (tests/nvim/scripted_server.py: always offers `return 2 * (width + height)`), so the
-# extension's ghost text, Tab and status bar are checked deterministically; "real" runs the real
-# model, which must offer something at the fixture's cursor within the attempts.
+# Three runs, each in a fresh VS Code profile: "scripted" runs editseq's real server with a
+# scripted model (tests/nvim/scripted_server.py: always offers `return 2 * (width + height)`), so
+# the extension's ghost text, Tab and status bar are checked deterministically; "missing" points
+# the extension at a Python without editseq and expects the "not installed" status and message;
+# "real" runs the real model, which must offer something at the fixture's cursor within the
+# attempts.
 #
 # The server runs as `$EDITSEQ_PYTHON -m editseq.cli serve`; default: <repo>/.venv/bin/python if
 # it exists (./install.sh makes it), else /work/venv/bin/python. Downloads are cached in
@@ -109,7 +111,13 @@ run_mode() {  # run_mode scripted|real: one code-server + browser session; retur
   rm -rf "$out" && mkdir -p "$run/user-data/User" "$run/extensions" "$run/workspace"
   cp "$REPO/tests/data/completion/shapes.py" "$run/workspace/shapes.py"
   interpreter="$EDITSEQ_PYTHON"
-  if [[ "$mode" == scripted ]]; then
+  local expect=ghost
+  if [[ "$mode" == missing ]]; then
+    # A Python without editseq: a bare venv of the same interpreter.
+    "$EDITSEQ_PYTHON" -m venv --without-pip "$run/bare-venv"
+    interpreter="$run/bare-venv/bin/python"
+    expect=not-installed
+  elif [[ "$mode" == scripted ]]; then
     # A "python" for the extension that runs the scripted server for `-m editseq.cli ... serve`.
     interpreter="$run/python"
     printf '#!/bin/sh\nif [ "$1 $2" = "-m editseq.cli" ]; then exec "%s" "%s"; fi\nexec "%s" "$@"\n' \
@@ -166,7 +174,7 @@ JSON
   if ((up)); then
     step "[$mode] running the browser test"
     E2E_URL="http://127.0.0.1:$port" E2E_WORKSPACE="$run/workspace" E2E_FILE=shapes.py E2E_OUT="$out" \
-    E2E_LOGS="$run/user-data/logs" E2E_CHROMIUM="$CHROMIUM" \
+    E2E_LOGS="$run/user-data/logs" E2E_CHROMIUM="$CHROMIUM" E2E_EXPECT="$expect" \
       node "$HERE/scripts/e2e.mjs" || status=$?
   else
     cat "$run/code-server.log"; status=1
@@ -191,7 +199,7 @@ trap stop_code_server EXIT
 
 mkdir -p "$OUT"
 failed=()
-for mode in ${EDITSEQ_E2E_MODEL:-scripted real}; do
+for mode in ${EDITSEQ_E2E_MODEL:-scripted missing real}; do
   run_mode "$mode" || failed+=("$mode")
 done
 step "done in $(( $(date +%s) - T0 ))s: $( ((${#failed[@]} == 0)) && echo PASS || echo "FAIL: ${failed[*]}")"
