@@ -185,7 +185,12 @@ async function main() {
         }
         if (!ghost) {
             await shot(page, 'no-ghost-text.png');
-            throw new Error(`no ghost text after ${ATTEMPTS} attempts; server log:\n${serverLog().slice(-3000)}`);
+            const answers = serverLog().split('\n').filter((l) => l.includes('editseq suggest'));
+            const reasons = [...new Set(answers.map((l) => l.replace(/^.*?editseq suggest \S+: /, '').replace(/ \(.*$/, '')))];
+            throw new Error(answers.length
+                ? `no ghost text after ${ATTEMPTS} attempts: the server answered ${answers.length} request(s) ` +
+                  `but the model offered nothing (${reasons.join('; ')}); the client side worked`
+                : `no ghost text after ${ATTEMPTS} attempts and no answer from the server; log:\n${serverLog().slice(-3000)}`);
         }
         await sleep(300);
         ghost = await ghostText(page);
