@@ -87,7 +87,7 @@ class TrainConfig:
     # bookkeeping
     eval_every: int = 25  # optimizer steps
     ckpt_minutes: float = 10.0
-    max_val_rows: int = 0  # 0: the whole validation split
+    max_val_rows: int = 64  # evaluate on this many validation rows, evenly spaced; 0: all
 
     @property
     def base_path(self) -> Path:
@@ -161,8 +161,8 @@ def load_samples(cfg: TrainConfig, tokenizer) -> tuple[list[Sample], list[Sample
         held_out = is_validation(row["id"], cfg.val_fraction)
         programs[held_out].add(row["id"])
         (val if held_out else train).append(encode(tokenizer, row["text"], eos))
-    if cfg.max_val_rows:
-        val = val[: cfg.max_val_rows]
+    if 0 < cfg.max_val_rows < len(val):  # evenly spaced, so every source stays represented
+        val = [val[i * len(val) // cfg.max_val_rows] for i in range(cfg.max_val_rows)]
     counts = {
         "train_rows": len(train), "val_rows": len(val),
         "train_programs": len(programs[False]), "val_programs": len(programs[True]),
