@@ -205,7 +205,7 @@ class LintSeq:
         insert_only = all(
             row.startswith("+") or (row.startswith("@@ -") and ",0 +" in row) for row in rows
         )
-        if insert_only and apply_edit(list(before), text) == (list(after), 0):
+        if insert_only and apply_edit(list(before), text, strict=True) == (list(after), 0):
             return text
         self.stats.exact_fallbacks += 1
         return insertion_edit(before_rows, after_rows, parsed.lines)

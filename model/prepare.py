@@ -157,7 +157,7 @@ def process(program, sampler, sequences: int, continues: int, seed: int) -> dict
 
     def row(kind: str, index: int, sample_seed: int, edits: list[str], k: int | None = None) -> dict:
         text = render_sequence(program.instruction, edits)
-        rebuilt, skipped = decode_sequence(text[len(program.instruction) + len(DIFF_SEP) :])
+        rebuilt, skipped = decode_sequence(text[len(program.instruction) + len(DIFF_SEP) :], strict=True)
         if skipped or rebuilt != lines:
             raise AssertionError(f"{program.id} {kind} {index}: the text does not rebuild the program")
         out = {**base, "kind": kind, "sample": index, "seed": sample_seed}

@@ -53,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(stream=sys.stderr, level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # pygls logs every JSON-RPC message at INFO: far too much for an editor's output channel
+    logging.getLogger("pygls").setLevel(max(logging.WARNING, logging.getLogger().level))
     if args.command == "serve":
         from .lsp import server
 

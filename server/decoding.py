@@ -86,7 +86,10 @@ def next_edit(
         if generation.finish == "cancelled":
             outcome.cancelled = True
             return outcome
-        text = generation.text.strip("\n")
+        text = generation.text
+        if generation.finish == "length" and "\n" in text:
+            text = text[: text.rindex("\n")]  # cut off mid-line: keep the complete lines
+        text = text.strip("\n")
         if not text.strip():
             outcome.closed = True
             return outcome

@@ -145,12 +145,17 @@ def split_edits(generated: str) -> tuple[list[str], bool]:
     return edits, False
 
 
-def parse_edit(text: str) -> ParsedEdit:
-    """Parse one edit into insertion hunks, skipping (and counting) malformed ones."""
+def parse_edit(text: str, strict: bool = False) -> ParsedEdit:
+    """Parse one edit into insertion hunks, skipping (and counting) malformed ones.
+
+    Model output is read leniently: a header's ``+c`` places the hunk and its ``+`` rows are the
+    lines, whatever count the header declares (small models miscount). ``strict`` (for data we
+    render ourselves) also requires the counts to agree, as validated by unidiff.
+    """
     hunks: list[Hunk] = []
     malformed = 0
     for chunk in _hunk_chunks(text):
-        hunk = _parse_hunk(chunk)
+        hunk = _parse_hunk_strict(chunk) if strict else _parse_hunk_lenient(chunk)
         if hunk is None:
             malformed += 1
         else:
@@ -168,15 +173,27 @@ def _hunk_chunks(text: str) -> list[str]:
     return ["\n".join(c) for c in chunks if any(s.strip() for s in c)]
 
 
-def _parse_hunk(chunk: str) -> Hunk | None:
-    """A well-formed insertion hunk, validated by unidiff, or None."""
+def _body(chunk: str) -> tuple[re.Match | None, list[str]]:
     lines = chunk.split("\n")
     while lines and lines[-1] == "":  # a trailing newline is not an inserted empty line
         lines.pop()
-    if not _HUNK_HEADER.match(lines[0]) or not lines[1:]:
+    return _HUNK_HEADER.match(lines[0]), lines[1:]
+
+
+def _parse_hunk_lenient(chunk: str) -> Hunk | None:
+    header, body = _body(chunk)
+    if header is None or not body or any(not row.startswith("+") for row in body):
+        return None
+    return Hunk(int(header.group(1)), tuple(row[1:] for row in body))
+
+
+def _parse_hunk_strict(chunk: str) -> Hunk | None:
+    """A well-formed insertion hunk, validated by unidiff, or None."""
+    header, body = _body(chunk)
+    if header is None or not body:
         return None
     try:
-        patch = PatchSet("--- a\n+++ b\n" + "\n".join(lines) + "\n")
+        patch = PatchSet("--- a\n+++ b\n" + chunk.rstrip("\n") + "\n")
     except UnidiffParseError:
         return None
     if len(patch) != 1 or len(patch[0]) != 1:
@@ -215,20 +232,20 @@ def apply_insertions(state: list[str], insertions: list[Insertion]) -> list[str]
     return result
 
 
-def apply_edit(state: list[str], text: str) -> tuple[list[str], int]:
-    """Apply one generated edit; returns the new state and the number of hunks skipped."""
-    parsed = parse_edit(text)
+def apply_edit(state: list[str], text: str, strict: bool = False) -> tuple[list[str], int]:
+    """Apply one edit; returns the new state and the number of hunks skipped."""
+    parsed = parse_edit(text, strict)
     placed, skipped = place_hunks(state, parsed.hunks)
     return apply_insertions(state, placed), parsed.malformed + skipped
 
 
-def decode_sequence(generated: str, state: list[str] | None = None) -> tuple[list[str], int]:
+def decode_sequence(generated: str, state: list[str] | None = None, strict: bool = False) -> tuple[list[str], int]:
     """Rebuild a program from a generated sequence; returns its lines and hunks skipped."""
     lines = list(state or [])
     skipped_total = 0
     edits, _ = split_edits(generated)
     for edit in edits:
-        lines, skipped = apply_edit(lines, edit)
+        lines, skipped = apply_edit(lines, edit, strict)
         skipped_total += skipped
     return lines, skipped_total
 

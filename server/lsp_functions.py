@@ -51,22 +51,23 @@ def function_actions(ls: EditseqServer, uri: str, text: str, params: types.CodeA
     args = [uri, params.range.start]
     ours = [d for d in params.context.diagnostics if d.source == DIAGNOSTIC_SOURCE]
     actions = [
-        types.CodeAction(title=EXPLAIN_TITLE,
-                         command=types.Command(EXPLAIN_TITLE, "editseq.explainFunction", args)),
+        types.CodeAction(title=EXPLAIN_TITLE, kind=types.CodeActionKind.Empty,
+                         command=types.Command(title=EXPLAIN_TITLE, command="editseq.explainFunction", arguments=args)),
         types.CodeAction(title=REPAIR_TITLE,
                          kind=types.CodeActionKind.QuickFix if ours else types.CodeActionKind.RefactorRewrite,
                          diagnostics=ours or None,
-                         command=types.Command(REPAIR_TITLE, "editseq.repairFunction", args)),
+                         command=types.Command(title=REPAIR_TITLE, command="editseq.repairFunction", arguments=args)),
     ]
     if span.docstring is None:
         actions.append(types.CodeAction(title=DOCSTRING_TITLE, kind=types.CodeActionKind.RefactorRewrite,
-                                        command=types.Command(DOCSTRING_TITLE, "editseq.insertDocstring", args)))
+                                        command=types.Command(title=DOCSTRING_TITLE, command="editseq.insertDocstring", arguments=args)))
     return actions
 
 
 def register(server: EditseqServer) -> None:
+    # Command handlers leave ``ls`` unannotated: pygls resolves their annotations at run time.
     @server.command("editseq.explainFunction")
-    async def explain_function(ls: EditseqServer, uri: str, position: types.Position) -> dict:
+    async def explain_function(ls, uri: str, position: types.Position) -> dict:
         found = _function_at(ls, uri, position)
         if isinstance(found, str):
             return {"error": found}
@@ -78,7 +79,7 @@ def register(server: EditseqServer) -> None:
                 "latency_ms": round(explanation.latency_ms)}
 
     @server.command("editseq.insertDocstring")
-    async def insert_docstring(ls: EditseqServer, uri: str, position: types.Position) -> dict:
+    async def insert_docstring(ls, uri: str, position: types.Position) -> dict:
         found = _function_at(ls, uri, position)
         if isinstance(found, str):
             return {"error": found}
@@ -95,7 +96,7 @@ def register(server: EditseqServer) -> None:
         return {"function": span.name, "docstring": lines, "applied": applied.applied}
 
     @server.command("editseq.repairFunction")
-    async def repair_function(ls: EditseqServer, uri: str, position: types.Position) -> dict:
+    async def repair_function(ls, uri: str, position: types.Position) -> dict:
         found = _function_at(ls, uri, position)
         if isinstance(found, str):
             return {"offered": False, "reason": found}

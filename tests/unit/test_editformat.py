@@ -34,13 +34,16 @@ def test_any_insertion_sequence_round_trips(chunks):
 def test_malformed_hunks_are_skipped_and_counted():
     edit = "\n".join([
         "@@ -0,0 +1,2 @@", "+a = 1", "+b = 2",  # good
-        "@@ -2,0 +3,2 @@", "+c = 3",  # declares 2 lines, has 1 (cut off)
+        "@@ -2,0 +3,2 @@", "+c = 3",  # declares 2 lines, has 1: a miscount
         "@@ -2,0 +4 @@", " context line",  # not an insertion
         "garbage",
     ])
-    parsed = ef.parse_edit(edit)
-    assert [h.lines for h in parsed.hunks] == [("a = 1", "b = 2")]
-    assert parsed.malformed == 2
+    strict = ef.parse_edit(edit, strict=True)
+    assert [h.lines for h in strict.hunks] == [("a = 1", "b = 2")]
+    assert strict.malformed == 2
+    lenient = ef.parse_edit(edit)  # model output: the + rows count, not the declared number
+    assert [h.lines for h in lenient.hunks] == [("a = 1", "b = 2"), ("c = 3",)]
+    assert lenient.malformed == 1
 
 
 def test_hunks_outside_the_state_are_dropped():
