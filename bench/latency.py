@@ -27,7 +27,7 @@ from pathlib import Path
 from lsprotocol import types
 from pygls.lsp.client import LanguageClient
 
-STDLIB_SOURCES = ["argparse.py", "textwrap.py", "shlex.py", "calendar.py", "difflib.py"]
+STDLIB_SOURCES = ["bisect.py", "colorsys.py", "heapq.py", "textwrap.py", "shlex.py", "calendar.py", "difflib.py", "argparse.py", "statistics.py", "fractions.py"]
 
 
 def fixture(lines_wanted: int) -> tuple[str, list[str]]:
@@ -40,7 +40,7 @@ def fixture(lines_wanted: int) -> tuple[str, list[str]]:
         for start in sorted(starts, key=lambda s: abs(s - lines_wanted)):
             end = next((i for i in range(start + 1, len(lines)) if lines[i] and not lines[i][0].isspace()), len(lines))
             body = [line for line in lines[start + 1 : end] if line.strip()]
-            if 4 <= len(body) <= 40 and abs(end - lines_wanted) < lines_wanted * 0.2 + 10:
+            if 4 <= len(body) <= 40 and abs(start - lines_wanted) < lines_wanted * 0.2 + 10:
                 head = lines[: start + 1]
                 return "\n".join(head) + "\n", body
     raise SystemExit(f"no stdlib fixture of about {lines_wanted} lines")
