@@ -105,7 +105,7 @@ async def initialized(ls: EditseqServer, params: types.InitializedParams) -> Non
             + f" loaded in {runtime.load_s:.2f} s",
         ))
     except ModelError as exc:
-        ls.tell(types.MessageType.Error, f"editseq: {exc}", once_key="model")
+        ls.tell(types.MessageType.Error, f"editseq: {exc}", once_key=f"model:{exc}")
     except Exception as exc:  # keep serving; each request reports its own failure
         log.exception("warm-up failed")
         ls.tell(types.MessageType.Error, f"editseq: warm-up failed: {exc}", once_key="warmup")
@@ -156,7 +156,7 @@ async def _suggest(ls: EditseqServer, document: TextDocument, position: types.Po
             document.source, server_position.line, server_position.character,
         )
     except ModelError as exc:
-        ls.tell(types.MessageType.Error, f"editseq: {exc}", once_key="model")
+        ls.tell(types.MessageType.Error, f"editseq: {exc}", once_key=f"model:{exc}")
         return None
     if "maxFileBytes" in result.reason:
         ls.tell(types.MessageType.Warning, f"editseq: {document.uri}: {result.reason}", once_key=document.uri)
