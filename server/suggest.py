@@ -21,7 +21,7 @@ from .decoding import EditOutcome, SamplingSettings, next_edit
 from .editformat import Insertion
 from .lintgate import LintGate, LintMessage, Verdict, detect_indent
 from .options import Options
-from .runtime import ModelError, ModelRuntime, ModelSpec, base_model_path, shipped_adapter_path
+from .runtime import ContextOverflow, ModelError, ModelRuntime, ModelSpec, base_model_path, shipped_adapter_path
 
 log = logging.getLogger(__name__)
 
@@ -165,8 +165,12 @@ class Suggester:
         cursor_ok = blank or not current[character:].strip()
         instruction = editformat.instruction_for(lines, line)
         start = self._window_start(runtime, instruction, lines, end)
+        prompt = editformat.build_prompt(instruction, lines[start:end])
+        # the per-line estimate leaves out block headers: check the real count, trim if needed
+        while start < end and runtime.count_tokens(prompt) + opts.max_tokens > runtime.spec.n_ctx:
+            start = min(end, (start // WINDOW_ALIGN + 1) * WINDOW_ALIGN)
+            prompt = editformat.build_prompt(instruction, lines[start:end])
         state = lines[start:end]
-        prompt = editformat.build_prompt(instruction, state)
         settings = SamplingSettings(opts.max_tokens, opts.temperature, opts.top_p, opts.samples)
         lint_s = 0.0
         offers: list[Offer] = []
@@ -184,7 +188,10 @@ class Suggester:
                 offers.append(offer)
             return verdict.offered, verdict.reason, verdict
 
-        outcome = next_edit(runtime, prompt, state, settings, judge, cancel)
+        try:
+            outcome = next_edit(runtime, prompt, state, settings, judge, cancel)
+        except ContextOverflow as exc:  # only an instruction longer than the context gets here
+            return SuggestResult(reason=f"nothing offered: {exc}", window=(start, end))
         result = SuggestResult(offers=offers, window=(start, end), outcome=outcome)
         result.reason = _reason(outcome, offers)
         verdicts = [c.verdict for c in outcome.candidates if isinstance(c.verdict, Verdict)]
@@ -221,7 +228,8 @@ class Suggester:
     def _tokens_of_line(self, runtime: ModelRuntime, line: str) -> int:
         cached = self._line_tokens.get(line)
         if cached is None:
-            cached = runtime.count_tokens("\n+" + line) + 1  # +1: merges at line boundaries
+            # +3: merges at line boundaries and a share of the 8-line block's header
+            cached = runtime.count_tokens("\n+" + line) + 3
             if len(self._line_tokens) > 50_000:
                 self._line_tokens.clear()
             self._line_tokens[line] = cached
