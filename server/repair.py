@@ -33,12 +33,13 @@ report = {"passed": 0, "failed": 0, "output": ""}
 out = io.StringIO()
 try:
     module = importlib.import_module("target")
-    function = getattr(module, name)
+    getattr(module, name)
+    examples = open("doctests.txt", encoding="utf-8").read()
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
-    for test in doctest.DocTestFinder().find(function, name, globs=vars(module).copy()):
-        result = runner.run(test, out=out.write)
-        report["passed"] += result.attempted - result.failed
-        report["failed"] += result.failed
+    test = doctest.DocTestParser().get_doctest(examples, vars(module).copy(), name, "target.py", 0)
+    result = runner.run(test, out=out.write)
+    report["passed"] += result.attempted - result.failed
+    report["failed"] += result.failed
     for test_name in tests:
         try:
             getattr(module, test_name)()
@@ -94,14 +95,21 @@ def check_kinds(span: FunctionSpan, tests: list[str]) -> str:
     return "doctests" if doctests else "tests"
 
 
-def run_checks(text: str, span: FunctionSpan, limits: sandbox.Limits = CHECK_LIMITS) -> CheckReport | None:
-    """Run the function's doctests and tests on ``text`` in the sandbox; None if it has none."""
-    tests = test_functions_for(text, span.name)
-    total = doctest_count(span) + len(tests)
+def run_checks(text: str, span: FunctionSpan, limits: sandbox.Limits = CHECK_LIMITS,
+               checks_from: tuple[FunctionSpan, str] | None = None) -> CheckReport | None:
+    """Run the function's doctests and tests on ``text`` in the sandbox; None if it has none.
+
+    ``checks_from`` (the original function and file) fixes which doctests and tests count, so a
+    candidate cannot pass by rewriting or dropping the examples in its own docstring.
+    """
+    origin_span, origin_text = checks_from or (span, text)
+    tests = test_functions_for(origin_text, origin_span.name)
+    total = doctest_count(origin_span) + len(tests)
     if total == 0:
         return None
     result = sandbox.run_program(_RUNNER, limits, filename="editseq_checks.py",
-                                 files={"target.py": text}, args=(span.name, *tests))
+                                 files={"target.py": text, "doctests.txt": origin_span.docstring or ""},
+                                 args=(span.name, *tests))
     for row in reversed(result.stdout.splitlines()):
         if row.startswith("EDITSEQ-REPORT "):
             report = json.loads(row[len("EDITSEQ-REPORT "):])
@@ -170,7 +178,9 @@ def repair(runtime: ModelRuntime, gate: LintGate, text: str, line: int, *, name:
         new_text = _replace_function(lines, span, code)
         verdict = gate.judge(text, new_text)
         new_span = enclosing_function(new_text, span.start, span.name)
-        checks = run_checks(new_text, new_span) if run_code and new_span and verdict.offered else None
+        checks = None
+        if run_code and verdict.offered and result.before_checks is not None:
+            checks = run_checks(new_text, new_span or span, checks_from=(span, text))
         candidate = RepairCandidate(code, new_text, verdict.errors_after, verdict.offered, checks, "")
         result.candidates.append(candidate)
         candidate.verdict = _judge(result, candidate, len(before.messages), check_kinds(span, tests))

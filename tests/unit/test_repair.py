@@ -98,3 +98,10 @@ def test_no_function_at_the_cursor_is_reported(gate):
 
 def test_report_all_pass_needs_checks():
     assert not CheckReport(0, 0, "", "passed").all_pass
+
+
+def test_a_candidate_cannot_pass_by_dropping_its_doctests(gate):
+    no_examples = 'def add(a, b):\n    """Add two numbers."""\n    return a - b'
+    result = repair(Scripted([fence(no_examples)]), gate, BUGGY, 8, candidates=1)
+    assert result.offered is None
+    assert result.candidates[0].checks.total == 3  # still judged by the original 2 doctests + 1 test
