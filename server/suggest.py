@@ -21,7 +21,14 @@ from .decoding import EditOutcome, SamplingSettings, next_edit
 from .editformat import Insertion
 from .lintgate import LintGate, LintMessage, Verdict, detect_indent
 from .options import Options
-from .runtime import ContextOverflow, ModelError, ModelRuntime, ModelSpec, base_model_path, shipped_adapter_path
+from .runtime import (
+    ContextOverflow,
+    ModelError,
+    ModelRuntime,
+    ModelSpec,
+    base_model_path,
+    shipped_adapter_path,
+)
 
 log = logging.getLogger(__name__)
 

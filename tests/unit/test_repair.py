@@ -1,7 +1,6 @@
 """Repair verification with a scripted model: what is offered, and what its title claims."""
 
 import pytest
-
 from editseq.functions import enclosing_function
 from editseq.lintgate import LintGate
 from editseq.repair import CheckReport, repair, run_checks
