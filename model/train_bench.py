@@ -40,6 +40,8 @@ VARIANTS: dict[str, dict] = {
     "threads 1, top 10 layers only": {"threads": 1, "top_layers": 10},
     "threads 1, bf16 + top 10 layers": {"threads": 1, "bf16": True, "top_layers": 10},
     "threads 2, bf16 autocast": {"threads": 2, "bf16": True},
+    "threads 2, top 10 layers only": {"threads": 2, "top_layers": 10},
+    "threads 2, bf16 + top 10 layers": {"threads": 2, "bf16": True, "top_layers": 10},
 }
 
 
@@ -72,14 +74,14 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", default="model/data")
     p.add_argument("--seconds", type=float, default=90.0)
-    p.add_argument("--only", default="", help="comma-separated variant names (prefixes)")
+    p.add_argument("--only", default="", help="variant name prefixes, separated by '|'")
     args = p.parse_args(argv)
     cfg = TrainConfig(data=args.data, shards=find_shards(args.data), max_val_rows=1)
     base_model, tokenizer = load_base(cfg)
     base_model.config.use_cache = False
     print("| variant | tok/s | steps | load avg |\n|---|---|---|---|", flush=True)
     for name, change in VARIANTS.items():
-        if args.only and not any(name.startswith(o) for o in args.only.split(",")):
+        if args.only and not any(name.startswith(o) for o in args.only.split("|")):
             continue
         variant = dataclasses.replace(cfg, **change)
         tok_s, steps = measure(base_model, tokenizer, variant, args.seconds)
