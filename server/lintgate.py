@@ -194,9 +194,9 @@ class LintGate:
                 self._stop_worker()  # pylint cannot be interrupted in-process; end the worker
                 return LintResult(failure=f"timed out after {self.timeout_s:g} s")
             status, payload = self._conn.recv()
-        except (EOFError, OSError, BrokenPipeError) as exc:
+        except (EOFError, OSError, RuntimeError) as exc:  # died, or could not start
             self._stop_worker()
-            return LintResult(failure=f"lint worker died: {exc!r}")
+            return LintResult(failure=f"lint worker failed: {exc}")
         elapsed = time.perf_counter() - started
         if status != "ok":
             return LintResult(elapsed_s=elapsed, failure=payload)
