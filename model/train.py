@@ -68,6 +68,8 @@ class TrainConfig:
     top_layers: int = 0  # 0: every layer; K: LoRA on the top K layers only (no backward below)
     # batches
     seq_len: int = 512  # tokens per packed row
+    max_sample_tokens: int = 0  # drop longer training samples; 0: keep them, cut to seq_len
+    init_adapter: str = ""  # PEFT adapter folder to start from (e.g. runs/v0/ckpt); same LoRA shape
     micro_batch: int = 1  # rows per forward pass
     grad_accum: int = 4  # forward passes per optimizer step
     # optimizer and schedule
@@ -157,10 +159,15 @@ def load_samples(cfg: TrainConfig, tokenizer) -> tuple[list[Sample], list[Sample
     train, val = [], []
     programs: dict[bool, set[str]] = {False: set(), True: set()}
     eos = tokenizer.eos_token_id
+    dropped_long = 0
     for row in read_rows(cfg.shards):
         held_out = is_validation(row["id"], cfg.val_fraction)
+        sample = encode(tokenizer, row["text"], eos)
+        if not held_out and 0 < cfg.max_sample_tokens < len(sample.ids):
+            dropped_long += 1  # cut, it would end mid-edit with no eos: teaches nothing useful
+            continue
         programs[held_out].add(row["id"])
-        (val if held_out else train).append(encode(tokenizer, row["text"], eos))
+        (val if held_out else train).append(sample)
     if 0 < cfg.max_val_rows < len(val):  # evenly spaced, so every source stays represented
         val = [val[i * len(val) // cfg.max_val_rows] for i in range(cfg.max_val_rows)]
     counts = {
@@ -169,6 +176,7 @@ def load_samples(cfg: TrainConfig, tokenizer) -> tuple[list[Sample], list[Sample
         "train_tokens": sum(len(s.ids) for s in train),
         "train_tokens_trained": sum(sum(t != IGNORE for t in s.labels) for s in train),
         "cut_to_seq_len": sum(len(s.ids) > cfg.seq_len for s in train),
+        "dropped_longer_than_max_sample_tokens": dropped_long,
     }
     return train, val, counts
 
@@ -316,11 +324,19 @@ def save_checkpoint(out: Path, model, optimizer, cfg: TrainConfig, state: State)
     return final
 
 
-def load_checkpoint(ckpt: Path, model, optimizer) -> State:
+def load_adapter_weights(folder: Path, model) -> None:
+    """Copy a saved PEFT adapter's weights into ``model``; every saved tensor must fit."""
     from peft import set_peft_model_state_dict
     from safetensors.torch import load_file
 
-    set_peft_model_state_dict(model, load_file(str(ckpt / "adapter_model.safetensors")))
+    result = set_peft_model_state_dict(model, load_file(str(folder / "adapter_model.safetensors")))
+    unexpected = getattr(result, "unexpected_keys", None)
+    if unexpected:
+        raise SystemExit(f"{folder}: adapter tensors that do not fit this LoRA: {unexpected[:3]}")
+
+
+def load_checkpoint(ckpt: Path, model, optimizer) -> State:
+    load_adapter_weights(ckpt, model)
     saved = torch.load(ckpt / "optimizer.pt", weights_only=False)
     optimizer.load_state_dict(saved["optimizer"])
     torch.set_rng_state(saved["rng"])
@@ -404,6 +420,9 @@ def train(cfg: TrainConfig, resume: bool = False,
             history = [h for h in history if h["step"] <= state.step]
         log.info("resumed at step %d, %d tokens seen, %.1f min", state.step, state.tokens_seen,
                  state.elapsed_s / 60)
+    elif cfg.init_adapter:
+        load_adapter_weights(Path(cfg.init_adapter), model)
+        log.info("started from the adapter weights in %s", cfg.init_adapter)
     log_path.write_text("".join(json.dumps(h) + "\n" for h in history))
 
     epoch_tokens = counts["train_tokens"]

@@ -147,6 +147,29 @@ def test_a_stopped_run_resumes_exactly(tmp_path):
     assert (tmp_path / "b" / "run" / "loss.png").stat().st_size > 0
 
 
+def test_long_samples_are_dropped_and_a_run_can_start_from_an_adapter(tmp_path):
+    cfg = config(tmp_path / "a", max_tokens_seen=600)
+    cfg.shards = tr.find_shards(cfg.data)
+    lengths = [len(s.ids) for s in tr.load_samples(cfg, TOKENIZER)[0]]
+    limit = sorted(lengths)[len(lengths) // 2]
+    cfg.max_sample_tokens = limit
+    kept, _, counts = tr.load_samples(cfg, TOKENIZER)
+    assert all(len(s.ids) <= limit for s in kept)
+    assert counts["dropped_longer_than_max_sample_tokens"] == sum(n > limit for n in lengths) > 0
+
+    first = config(tmp_path / "a", max_tokens_seen=600)
+    tr.train(first, load=tiny_llama, progress_bar=False)
+    from safetensors.torch import load_file
+
+    trained = load_file(str(tmp_path / "a" / "run" / "ckpt" / "adapter_model.safetensors"))
+    warm = config(tmp_path / "a", out=str(tmp_path / "warm"), max_tokens_seen=1,
+                  init_adapter=str(tmp_path / "a" / "run" / "ckpt"), lr=1e-12, warmup_steps=0)
+    tr.train(warm, load=tiny_llama, progress_bar=False)  # one step at a negligible lr
+    started = load_file(str(tmp_path / "warm" / "ckpt" / "adapter_model.safetensors"))
+    for key in trained:
+        torch.testing.assert_close(started[key], trained[key], atol=1e-6, rtol=1e-5)
+
+
 def test_export_writes_a_llama_cpp_lora_adapter(tmp_path):
     from peft import LoraConfig, get_peft_model
 
