@@ -69,12 +69,19 @@ def next_edit(
     settings: SamplingSettings,
     judge: Judge,
     cancel: threading.Event | None = None,
+    anchor: str = "",
 ) -> EditOutcome:
-    """Sample the edit that follows ``prompt`` until one passes ``judge`` or attempts run out."""
+    """Sample the edit that follows ``prompt`` until one passes ``judge`` or attempts run out.
+
+    ``anchor``, if given, is the forced start of the first attempt's edit (the server passes the
+    hunk header's position, ``@@ -N,0 +N+1``, so that edit lands at the cursor whatever line
+    number a small model would have written); the model writes the rest. Later attempts are free.
+    """
     outcome = EditOutcome()
     for attempt in range(settings.samples):
+        forced = anchor if attempt == 0 else ""
         generation = runtime.generate(
-            prompt,
+            prompt + forced,
             max_tokens=settings.max_tokens,
             temperature=settings.temperature if attempt == 0 else max(settings.temperature, 0.7),
             top_p=settings.top_p,
@@ -86,11 +93,13 @@ def next_edit(
         if generation.finish == "cancelled":
             outcome.cancelled = True
             return outcome
-        text = generation.text
+        text = forced + generation.text
         if generation.finish == "length" and "\n" in text:
             text = text[: text.rindex("\n")]  # cut off mid-line: keep the complete lines
         text = text.strip("\n")
-        if not text.strip():
+        if not text.strip() or text == forced:
+            if forced:  # the model ended the anchored edit at once: try freely
+                continue
             outcome.closed = True
             return outcome
         candidate = _candidate(state, text)

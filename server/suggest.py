@@ -1,8 +1,8 @@
 """Completions and next-edit suggestions for a buffer and cursor (no LSP types, no llama calls).
 
 Flow: buffer + cursor -> the state already written (a token-bounded window of lines above and at
-the cursor) -> prompt (editformat) -> checked decoding of the next edit (decoding) -> lint gate
--> offers. Positions are 0-based lines and Python string indices; the LSP layer converts them.
+the cursor) -> prompt (editformat) -> checked decoding of the next edit (decoding; the first
+sample's hunk is anchored at the cursor) -> lint gate -> offers. Positions are 0-based lines and Python string indices; the LSP layer converts them.
 """
 
 from __future__ import annotations
@@ -174,7 +174,11 @@ class Suggester:
         start = self._window_start(runtime, instruction, lines, end)
         prompt = editformat.build_prompt(instruction, lines[start:end])
         # the per-line estimate leaves out block headers: check the real count, trim if needed
-        while start < end and runtime.count_tokens(prompt) + opts.max_tokens > runtime.spec.n_ctx:
+        while (
+            start < end
+            and runtime.count_tokens(prompt + cursor_anchor(end - start)) + opts.max_tokens
+            > runtime.spec.n_ctx
+        ):
             start = min(end, (start // WINDOW_ALIGN + 1) * WINDOW_ALIGN)
             prompt = editformat.build_prompt(instruction, lines[start:end])
         state = lines[start:end]
@@ -195,8 +199,12 @@ class Suggester:
                 offers.append(offer)
             return verdict.offered, verdict.reason, verdict
 
+        # The first sample is anchored at the cursor (its hunk header is written for the model), so
+        # a miscounted line number cannot move the completion elsewhere; later samples are free
+        # and may propose a next edit elsewhere (a code action).
+        anchor = cursor_anchor(len(state)) if cursor_ok else ""
         try:
-            outcome = next_edit(runtime, prompt, state, settings, judge, cancel)
+            outcome = next_edit(runtime, prompt, state, settings, judge, cancel, anchor)
         except ContextOverflow as exc:  # only an instruction longer than the context gets here
             return SuggestResult(reason=f"nothing offered: {exc}", window=(start, end))
         result = SuggestResult(offers=offers, window=(start, end), outcome=outcome)
@@ -241,6 +249,12 @@ class Suggester:
                 self._line_tokens.clear()
             self._line_tokens[line] = cached
         return cached
+
+
+def cursor_anchor(before_line: int) -> str:
+    """The start of a hunk header inserting before ``before_line`` (0-based) of the state; the
+    line count (``,3 @@`` or `` @@``) is left to the model."""
+    return f"@@ -{before_line},0 +{before_line + 1}"
 
 
 def _offer(lines, start, end, line, character, blank, cursor_ok, insertions: list[Insertion]) -> Offer:

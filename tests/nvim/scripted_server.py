@@ -47,6 +47,11 @@ class ScriptedRuntime:
         # The prompt holds the state as insertion hunks: every "+" line is one line of the state.
         state_lines = sum(1 for line in prompt.split("\n") if line.startswith("+"))
         text = f"@@ -{state_lines},0 +{state_lines + 1} @@\n+{LINE}"
+        # Like a model, continue what the prompt already started of the edit (the server writes
+        # the hunk header's position at the cursor for the first sample).
+        started = prompt.rsplit("<|diff|>", 1)[-1]
+        if started and text.startswith(started):
+            text = text[len(started) :]
         if on_text is not None:
             on_text(text)
         return Generation(text, "stop", 10, 0, 8, 0.001, 0.001)

@@ -33,6 +33,10 @@ class ScriptedRuntime:
         if cancel is not None and cancel.is_set():
             return Generation("", "cancelled", 10, 0, 0, 0.0, 0.0)
         text = self.replies.pop(0) if self.replies else ""
+        # A reply is a whole edit; like a model, continue the part of it the prompt already holds.
+        started = prompt.rsplit("<|diff|>", 1)[-1]
+        if started and text.startswith(started):
+            text = text[len(started) :]
         return Generation(text, "stop", 10, 0, 5, 0.001, 0.001)
 
 
@@ -98,17 +102,31 @@ def test_a_second_sample_is_tried_when_the_first_fails(gate):
     assert result.timings["samples"] == 2
 
 
+def test_first_sample_is_anchored_at_the_cursor(gate):
+    # The model only continues the hunk header the server wrote at the cursor: a small model's
+    # miscounted line number cannot move the completion away from it.
+    suggester, holder = make(gate, [" @@\n+    return width * height"])
+    result = suggester.suggest(SOURCE, 2, 4)
+    assert result.offered, result.reason
+    assert result.offers[0].at_cursor
+    assert holder["runtime"].prompts[0].endswith('"""Area of a rectangle."""\n<|diff|>@@ -2,0 +3')
+
+
 def test_insertion_elsewhere_is_a_next_edit_not_ghost_text(gate):
+    # The anchored first sample adds a lint error at the cursor; the second, free, sample proposes
+    # an edit at the top of the file.
     source = "def root(x):\n    return math.sqrt(x)\n"
-    suggester, _ = make(gate, ["@@ -0,0 +1 @@\n+import math"], lint_gate=True)
+    suggester, holder = make(gate, [" @@\n+    return y", "@@ -0,0 +1 @@\n+import math"], lint_gate=True)
     result = suggester.suggest(source, 1, len("    return math.sqrt(x)"))
     assert result.offered, result.reason
     assert not result.offers[0].at_cursor
     assert result.offers[0].new_text == "import math\ndef root(x):\n    return math.sqrt(x)\n"
+    first, second = holder["runtime"].prompts
+    assert first.endswith("<|diff|>@@ -2,0 +3") and second.endswith("<|diff|>")
 
 
 def test_repeated_lines_are_dropped():
-    suggester, _ = make(None, ["@@ -1,0 +2 @@\n+def area(width, height):"], lint_gate=False)
+    suggester, _ = make(None, ["@@ -2,0 +3 @@\n+def area(width, height):"], lint_gate=False)
     result = suggester.suggest(SOURCE, 2, 4)
     assert not result.offered and "repeated" in result.reason
     suggester.gate.close()
