@@ -183,15 +183,20 @@ def shared_linter():
     return _LINTER
 
 
-def lint_judge() -> ProgramJudge:
-    """The default judge: an edit passes when it adds no LintSeq lint error (warm, in-process)."""
+def lint_judge(prelude: str = "") -> ProgramJudge:
+    """The default judge: an edit passes when it adds no LintSeq lint error (warm, in-process).
+
+    ``prelude`` is code the program will run after (e.g. the evaluation's import helper): it is
+    linted in front of every state, so a name it defines is no error.
+    """
     from .lintgate import detect_indent, new_errors
 
     linter = shared_linter()
     cache: dict[str, list] = {}
+    head = prelude.rstrip("\n") + "\n" if prelude.strip() else ""
 
     def messages(lines: list[str], indent: str) -> list:
-        text = "\n".join(lines) + "\n"
+        text = head + "\n".join(lines) + "\n"
         key = indent + "\0" + text
         if key not in cache:
             if len(cache) > 64:

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from editseq import editformat
-from editseq.decoding import SamplingSettings, decode_program
+from editseq.decoding import SamplingSettings, decode_program, lint_judge
 from editseq.runtime import ContextOverflow, Generation, ModelRuntime
 
 TASKS = ("synthesize", "fix", "explain")
@@ -195,8 +195,10 @@ class Generator:
     def program(self, instruction: str, settings: GenSettings, seed: int, state: list[str] | None = None):
         sampling = SamplingSettings(max_tokens=settings.edit_tokens, temperature=settings.temperature,
                                     top_p=settings.top_p, samples=settings.edit_samples, seed=seed)
-        return decode_program(self.runtime, instruction, sampling, max_edits=settings.max_edits,
-                              mode=settings.decoding, state=state, max_tokens=settings.max_tokens)
+        # Judged with the import helper in front, as the program will run.
+        return decode_program(self.runtime, instruction, sampling, judge=lint_judge(IMPORT_HELPER),
+                              max_edits=settings.max_edits, mode=settings.decoding, state=state,
+                              max_tokens=settings.max_tokens)
 
 
 def _closed_block_defining(text: str, entry_point: str) -> bool:

@@ -1,7 +1,7 @@
 """decode_program: whole programs edit by edit (checked) or in one generation (plain), on a fake runtime."""
 
 from editseq import editformat
-from editseq.decoding import SamplingSettings, decode_program
+from editseq.decoding import SamplingSettings, decode_program, lint_judge
 from editseq.runtime import Generation
 
 
@@ -48,6 +48,15 @@ def test_checked_resamples_an_edit_the_lint_judge_rejects():
     assert "undefined_name" not in result.text
     assert result.text.endswith("print(add(1, 2))\n")
     assert result.resamples == 1 and result.rejected == 1 and result.edits == 2
+
+
+def test_the_lint_judge_reads_names_from_its_prelude():
+    before = []
+    after = ["def first(xs: List[int]) -> int:", "    return xs[0]"]
+    accepted, reason, _ = lint_judge()(before, after)
+    assert not accepted and "undefined-variable" in reason
+    accepted, reason, _ = lint_judge("from typing import *\n")(before, after)
+    assert accepted, reason
 
 
 def test_checked_drops_repeated_hunks_and_stops_when_nothing_passes():
