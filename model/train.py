@@ -69,6 +69,7 @@ class TrainConfig:
     # batches
     seq_len: int = 512  # tokens per packed row
     max_sample_tokens: int = 0  # drop longer training samples; 0: keep them, cut to seq_len
+    repeat: str = ""  # "mbpp=3": rows of a source appear that many times per epoch (default 1)
     init_adapter: str = ""  # PEFT adapter folder to start from (e.g. runs/v0/ckpt); same LoRA shape
     micro_batch: int = 1  # rows per forward pass
     grad_accum: int = 4  # forward passes per optimizer step
@@ -154,12 +155,24 @@ def encode(tokenizer, text: str, eos_id: int) -> Sample:
     return Sample(ids, labels)
 
 
+def parse_repeat(spec: str) -> dict[str, int]:
+    """``"mbpp=3,mined=1"`` -> {"mbpp": 3, "mined": 1}."""
+    repeats = {}
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        source, _, times = part.partition("=")
+        if not times.isdigit() or int(times) < 1:
+            raise SystemExit(f"--repeat: {part!r} is not SOURCE=N with N >= 1")
+        repeats[source.strip()] = int(times)
+    return repeats
+
+
 def load_samples(cfg: TrainConfig, tokenizer) -> tuple[list[Sample], list[Sample], dict]:
     """Train and validation samples of the configured shards, and counts to log."""
     train, val = [], []
     programs: dict[bool, set[str]] = {False: set(), True: set()}
     eos = tokenizer.eos_token_id
     dropped_long = 0
+    repeats = parse_repeat(cfg.repeat)
     for row in read_rows(cfg.shards):
         held_out = is_validation(row["id"], cfg.val_fraction)
         sample = encode(tokenizer, row["text"], eos)
@@ -167,7 +180,10 @@ def load_samples(cfg: TrainConfig, tokenizer) -> tuple[list[Sample], list[Sample
             dropped_long += 1  # cut, it would end mid-edit with no eos: teaches nothing useful
             continue
         programs[held_out].add(row["id"])
-        (val if held_out else train).append(sample)
+        if held_out:
+            val.append(sample)
+        else:
+            train.extend([sample] * repeats.get(row.get("source", ""), 1))
     if 0 < cfg.max_val_rows < len(val):  # evenly spaced, so every source stays represented
         val = [val[i * len(val) // cfg.max_val_rows] for i in range(cfg.max_val_rows)]
     counts = {

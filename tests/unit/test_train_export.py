@@ -157,6 +157,9 @@ def test_long_samples_are_dropped_and_a_run_can_start_from_an_adapter(tmp_path):
     assert all(len(s.ids) <= limit for s in kept)
     assert counts["dropped_longer_than_max_sample_tokens"] == sum(n > limit for n in lengths) > 0
 
+    cfg.max_sample_tokens, cfg.repeat = 0, "toy=3"
+    assert len(tr.load_samples(cfg, TOKENIZER)[0]) == 3 * len(lengths)
+
     first = config(tmp_path / "a", max_tokens_seen=600)
     tr.train(first, load=tiny_llama, progress_bar=False)
     from safetensors.torch import load_file
