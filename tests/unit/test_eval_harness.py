@@ -140,7 +140,12 @@ def test_runner_lintseq_format_and_report(fake_model, tmp_path):
     result = json.loads(path.read_text())
     sample = result["tasks"]["synthesize"]["problems"]["Python/0"]["samples"][0]
     assert sample["decoding"]["mode"] == "plain" and sample["passed"]
-    assert report.main(["--results-dir", str(path.parent)]) == 0
+    project = tmp_path / "PROJECT.md"
+    project.write_text(f"intro\n{report.README_BEGIN}\nold table\n{report.README_END}\noutro\n")
+    assert report.main(["--results-dir", str(path.parent), "--readme", str(project)]) == 0
     readme = (path.parent / "README.md").read_text()
     assert "| synthesize |" in readme and "(partial)" in readme
+    block = project.read_text()
+    assert block.startswith("intro\n") and block.endswith("outro\n") and "old table" not in block
+    assert "| synthesize |" in block and "100.0 (" in block  # the fake model passes: common p@1
     assert (path.parent / "passk.png").stat().st_size > 1000
