@@ -1,7 +1,8 @@
 // Drives a real VS Code (code-server) in Debian's chromium through playwright-core: opens the
 // Python fixture, types, waits for editseq's ghost text, accepts it with Tab, saves, and checks
-// the file on disk. Started by scripts/e2e.sh, which installs and serves everything; settings come
-// from the environment it sets (E2E_*). Screenshots go to E2E_OUT.
+// the file on disk; then (E2E_EXPLAIN_LINE) runs "editseq: Explain Function" from the command
+// palette and checks the explanation is shown. Started by scripts/e2e.sh, which installs and
+// serves everything; settings come from the environment it sets (E2E_*). Screenshots go to E2E_OUT.
 import { chromium } from 'playwright-core';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -26,6 +27,12 @@ const ATTEMPTS = Number(env('E2E_ATTEMPTS', '3'));
 // 'ghost': ghost text shown, accepted, saved. 'not-installed': the interpreter lacks editseq, and
 // the status bar and a notification say so, with the pip command.
 const EXPECT = env('E2E_EXPECT', 'ghost');
+// The line the scripted model always offers: with E2E_MODEL=scripted the accepted text must be
+// exactly it, with E2E_MODEL=real it must not be (the text came from the real model).
+const MODEL = env('E2E_MODEL', 'real');
+const SCRIPTED_LINE = env('E2E_SCRIPTED_LINE', '    return 2 * (width + height)');
+// 1-based line inside a function to run "editseq: Explain Function" on ('' or '0': skip).
+const EXPLAIN_LINE = Number(env('E2E_EXPLAIN_LINE', '0'));
 
 const started = Date.now();
 const log = (message) => console.log(`[e2e ${((Date.now() - started) / 1000).toFixed(1)}s] ${message}`);
@@ -109,6 +116,58 @@ async function expectNotInstalled(page) {
     await shot(page, 'vscode-not-installed.png');
     fs.writeFileSync(path.join(OUT, 'result.json'), JSON.stringify({ status, message }, null, 2));
     log('PASS');
+}
+
+/**
+ * Puts the cursor on E2E_EXPLAIN_LINE and runs "editseq: Explain Function" from the command
+ * palette; the explanation must open beside the editor (a markdown document headed by the
+ * function's name) and come as a notification with the same text.
+ */
+async function explainFunction(page) {
+    await page.mouse.move(600, 400); // away from the status bar: its hover covers the notifications
+    await page.keyboard.press('Escape');
+    await page.keyboard.press('Control+G');
+    await page.locator('.quick-input-widget input').waitFor();
+    await page.keyboard.type(String(EXPLAIN_LINE));
+    await page.keyboard.press('Enter');
+    await page.keyboard.press('End');
+    const lines = fs.readFileSync(path.join(WORKSPACE, FILE), 'utf8').split('\n');
+    const name = lines.slice(0, EXPLAIN_LINE).reverse().map((l) => /^\s*def (\w+)/.exec(l)).find(Boolean)?.[1];
+    if (!name) {
+        throw new Error(`no def at or above line ${EXPLAIN_LINE}`);
+    }
+    await page.keyboard.press('F1');
+    await page.locator('.quick-input-widget input').waitFor();
+    await page.keyboard.type('editseq: Explain Function', { delay: 20 });
+    const row = page.locator('.quick-input-list .monaco-list-row').filter({ hasText: 'Explain Function' }).first();
+    await row.waitFor({ timeout: 30000 });
+    await page.keyboard.press('Enter');
+    const asked = Date.now();
+    log(`explain: ran "editseq: Explain Function" on line ${EXPLAIN_LINE} (${name})`);
+
+    // The markdown document beside the editor: "**`name`** (editseq, on-device model)", then the text.
+    // Whitespace is compared loosely: the editor wraps long lines and renders spaces as nbsp.
+    const loose = (s) => s.replace(/[\s\u00a0]+/g, ' ').trim();
+    const heading = `**\`${name}\`** (editseq, on-device model)`;
+    const shown = await waitFor('the explanation beside the editor', async () => {
+        const texts = await page.locator('.editor-instance .view-lines').allInnerTexts();
+        return texts.map(loose).find((t) => t.includes(heading)) ?? '';
+    }, 180000, 500);
+    const text = shown.slice(shown.indexOf(heading) + heading.length).trim();
+    if (!text) {
+        throw new Error(`the explanation of ${name} is empty:\n${shown}`);
+    }
+    const toast = page.locator('.notifications-toasts .notification-toast').filter({ hasText: `${name}:` }).first();
+    await toast.waitFor({ timeout: 30000 });
+    const message = (await toast.innerText()).replace(/\s+/g, ' ').trim();
+    const words = (s) => s.replace(/[^\w]+/g, ' ').trim();
+    if (!words(message).includes(words(text).slice(0, 40))) {
+        throw new Error(`the notification ${JSON.stringify(message)} does not carry the explanation ${JSON.stringify(text)}`);
+    }
+    log(`explain: ${((Date.now() - asked) / 1000).toFixed(1)} s: ${JSON.stringify(text)}`);
+    await sleep(500);
+    await shot(page, 'vscode-explain.png');
+    return { function: name, text, notification: message };
 }
 
 async function main() {
@@ -227,11 +286,19 @@ async function main() {
             throw new Error(`inserted ${JSON.stringify(inserted)} but the ghost text was ${JSON.stringify(ghost)}`);
         }
         log(`accepted into the file: ${JSON.stringify(inserted)}`);
+        const acceptedLine = ('    ' + TYPED + inserted).split('\n')[0];
+        if (MODEL === 'scripted' && acceptedLine !== SCRIPTED_LINE) {
+            throw new Error(`the scripted model offers ${JSON.stringify(SCRIPTED_LINE)}, but ${JSON.stringify(acceptedLine)} was accepted`);
+        }
+        if (MODEL === 'real' && squash(acceptedLine) === squash(SCRIPTED_LINE)) {
+            throw new Error(`the real-model run accepted the scripted model's line ${JSON.stringify(acceptedLine)}`);
+        }
 
         const serverLines = serverLog().split('\n').filter((l) => l.includes('editseq suggest'));
-        if (!serverLines.length) {
-            throw new Error('the editseq output channel has no "editseq suggest" line');
+        if (!serverLines.some((l) => l.includes(': offered: '))) {
+            throw new Error(`the editseq output channel has no "editseq suggest ...: offered" line:\n${serverLines.join('\n')}`);
         }
+        const model = serverLog().split('\n').find((l) => /editseq: model .* loaded in/.test(l))?.replace(/^.*?editseq: model /, '') ?? '';
         const status = await waitFor('the latency in the status bar', async () => {
             const text = await statusText(page);
             return /\d+ ms/.test(text) ? text : '';
@@ -243,8 +310,10 @@ async function main() {
         await page.locator('.statusbar-item').filter({ hasText: 'editseq' }).first().hover();
         await sleep(1500);
         await shot(page, 'vscode-status.png');
+        const explanation = EXPLAIN_LINE > 0 ? await explainFunction(page) : undefined;
         fs.writeFileSync(path.join(OUT, 'result.json'), JSON.stringify({
-            ghost, inserted, before, saved, status, serverLines, seconds: (Date.now() - started) / 1000,
+            model, ghost, inserted, before, saved, status, serverLines, explanation,
+            seconds: (Date.now() - started) / 1000,
         }, null, 2));
         log('PASS');
     } catch (error) {

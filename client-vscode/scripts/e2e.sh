@@ -7,13 +7,19 @@
 #   client-vscode/scripts/e2e.sh                 # exit 0: ghost text shown, accepted, saved
 #   EDITSEQ_PYTHON=/path/to/python client-vscode/scripts/e2e.sh
 #   EDITSEQ_E2E_MODEL=scripted client-vscode/scripts/e2e.sh   # some of: scripted missing real
+#   client-vscode/scripts/e2e.sh --setup         # only install (apt, Node 24, code-server, npm ci)
+#   client-vscode/scripts/e2e.sh --print-path    # the PATH entry with Node 24 and npm 11
 #
 # Three runs, each in a fresh VS Code profile: "scripted" runs editseq's real server with a
 # scripted model (tests/nvim/scripted_server.py: always offers `return 2 * (width + height)`), so
 # the extension's ghost text, Tab and status bar are checked deterministically; "missing" points
 # the extension at a Python without editseq and expects the "not installed" status and message;
-# "real" runs the real model, which must offer something at the fixture's cursor within the
-# attempts.
+# "real" runs the real model (the default: base model + editseq's adapter), which must offer
+# something at the fixture's cursor within the attempts (not the scripted line), and then explains
+# circle_area through "editseq: Explain Function".
+#
+# apt-get runs as root directly (CI), else through `sudo -n` (never prompts); it is skipped when
+# every package is installed.
 #
 # The server runs as `$EDITSEQ_PYTHON -m editseq.cli serve`; default: <repo>/.venv/bin/python if
 # it exists (./install.sh makes it), else /work/venv/bin/python. Downloads are cached in
@@ -33,8 +39,10 @@ NPM_PKG="npm@11.19.1"             # npm 11 skips the install scripts of VS Code'
 CODE_SERVER_VERSION="4.139.1"     # VS Code 1.139
 APT_PACKAGES=(chromium fonts-dejavu-core libkrb5-dev libsecret-1-dev libx11-dev libxkbfile-dev)
 CHROMIUM="${EDITSEQ_E2E_CHROMIUM:-/usr/bin/chromium}"
+SCRIPTED_LINE='    return 2 * (width + height)'   # what tests/nvim/scripted_server.py offers
 T0=$(date +%s)
 step() { echo "[e2e.sh $(( $(date +%s) - T0 ))s] $*"; }
+if [[ "${1:-}" == --print-path ]]; then echo "$CACHE/bin"; exit 0; fi
 
 # --- apt packages -------------------------------------------------------------------------------
 missing=()
@@ -43,10 +51,16 @@ for pkg in "${APT_PACKAGES[@]}"; do
 done
 command -v npm >/dev/null || missing+=(npm)   # only to fetch Node 24 and npm 11 from the registry
 if ((${#missing[@]})); then
-  SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+  SUDO=()
+  if [[ $(id -u) -ne 0 ]]; then
+    command -v sudo >/dev/null || { echo "e2e.sh: not root and no sudo: install ${missing[*]} with apt-get" >&2; exit 1; }
+    SUDO=(sudo -n)   # never prompt (CI has no stdin)
+  fi
   step "apt-get install ${missing[*]}"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "${missing[@]}" </dev/null >/dev/null
+  step "apt-get done"
 fi
 
 # --- Node 24 and npm 11, from the npm registry ----------------------------------------------------
@@ -94,6 +108,7 @@ if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules
   step "npm ci (client-vscode)"
   npm ci --no-audit --no-fund --loglevel=error
 fi
+if [[ "${1:-}" == --setup ]]; then step "setup done"; exit 0; fi
 step "npm run package"
 npm run --silent package >/dev/null
 VSIX="$HERE/editseq.vsix"
@@ -111,7 +126,8 @@ run_mode() {  # run_mode scripted|real: one code-server + browser session; retur
   rm -rf "$out" && mkdir -p "$run/user-data/User" "$run/extensions" "$run/workspace"
   cp "$REPO/tests/data/completion/shapes.py" "$run/workspace/shapes.py"
   interpreter="$EDITSEQ_PYTHON"
-  local expect=ghost
+  local expect=ghost explain_line=0
+  [[ "$mode" == real ]] && explain_line=7   # inside circle_area
   if [[ "$mode" == missing ]]; then
     # A Python without editseq: a bare venv of the same interpreter.
     "$EDITSEQ_PYTHON" -m venv --without-pip "$run/bare-venv"
@@ -120,8 +136,8 @@ run_mode() {  # run_mode scripted|real: one code-server + browser session; retur
   elif [[ "$mode" == scripted ]]; then
     # A "python" for the extension that runs the scripted server for `-m editseq.cli ... serve`.
     interpreter="$run/python"
-    printf '#!/bin/sh\nif [ "$1 $2" = "-m editseq.cli" ]; then exec "%s" "%s"; fi\nexec "%s" "$@"\n' \
-      "$EDITSEQ_PYTHON" "$REPO/tests/nvim/scripted_server.py" "$EDITSEQ_PYTHON" > "$interpreter"
+    printf '#!/bin/sh\nif [ "$1 $2" = "-m editseq.cli" ]; then EDITSEQ_SCRIPTED_LINE="%s" exec "%s" "%s"; fi\nexec "%s" "$@"\n' \
+      "$SCRIPTED_LINE" "$EDITSEQ_PYTHON" "$REPO/tests/nvim/scripted_server.py" "$EDITSEQ_PYTHON" > "$interpreter"
     chmod +x "$interpreter"
   fi
   cat > "$run/user-data/User/settings.json" <<JSON
@@ -175,6 +191,7 @@ JSON
     step "[$mode] running the browser test"
     E2E_URL="http://127.0.0.1:$port" E2E_WORKSPACE="$run/workspace" E2E_FILE=shapes.py E2E_OUT="$out" \
     E2E_LOGS="$run/user-data/logs" E2E_CHROMIUM="$CHROMIUM" E2E_EXPECT="$expect" \
+    E2E_MODEL="$mode" E2E_SCRIPTED_LINE="$SCRIPTED_LINE" E2E_EXPLAIN_LINE="$explain_line" \
       node "$HERE/scripts/e2e.mjs" || status=$?
   else
     cat "$run/code-server.log"; status=1
