@@ -1,0 +1,99 @@
+"""VS Code end to end: the extension's own checks, then the extension in a real VS Code.
+
+``npm run compile``, ``npm run lint`` (eslint + tsc --noEmit) and ``npm test`` (the unit tests) in
+client-vscode/, then client-vscode/scripts/e2e.sh: code-server (VS Code 1.139) in Debian's
+chromium with the packaged extension, three runs: a scripted model (ghost text accepted with Tab,
+exactly the scripted line), an interpreter without editseq (status bar and fix message), and the
+real default model (its ghost text accepted with Tab, then "editseq: Explain Function").
+
+Always runs when CI=true; elsewhere only with EDITSEQ_E2E_VSCODE=1, since the first run installs
+Debian packages, Node 24 and code-server (minutes) and the runs take about a minute each.
+Screenshots, logs and result.json land in client-vscode/test-output/<run>/.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CLIENT = ROOT / "client-vscode"
+E2E_SCRIPT = CLIENT / "scripts" / "e2e.sh"
+OUT = Path(os.environ.get("EDITSEQ_E2E_OUT", CLIENT / "test-output"))
+SCRIPTED_LINE = "    return 2 * (width + height)"  # what tests/nvim/scripted_server.py offers
+
+IN_CI = os.environ.get("CI", "").lower() in ("true", "1", "yes")
+ENABLED = IN_CI or os.environ.get("EDITSEQ_E2E_VSCODE") == "1"
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(
+        not ENABLED,
+        reason="VS Code e2e (code-server + chromium, installs them on first use) runs in CI "
+        "(CI=true) or with EDITSEQ_E2E_VSCODE=1",
+    ),
+]
+
+
+def run(command: list[str], timeout: float, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        command,
+        cwd=CLIENT,
+        env={**os.environ, "EDITSEQ_PYTHON": sys.executable, **env},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def tail(result: subprocess.CompletedProcess, chars: int = 6000) -> str:
+    return (result.stdout + result.stderr)[-chars:]
+
+
+@pytest.fixture(scope="module")
+def node_path() -> str:
+    """PATH with e2e.sh's Node 24 and npm 11 first, after its setup (apt, npm ci, code-server)."""
+    setup = run(["bash", str(E2E_SCRIPT), "--setup"], timeout=45 * 60)
+    print(setup.stdout)
+    if setup.returncode != 0:
+        pytest.fail(f"e2e.sh --setup failed ({setup.returncode}):\n{tail(setup)}")
+    bin_dir = run(["bash", str(E2E_SCRIPT), "--print-path"], timeout=60).stdout.strip()
+    assert Path(bin_dir, "node").exists(), bin_dir
+    return bin_dir + os.pathsep + os.environ.get("PATH", "")
+
+
+@pytest.mark.parametrize("script", ["compile", "lint", "test"])
+def test_extension_npm_script(node_path: str, script: str):
+    result = run(["npm", "run", script], timeout=15 * 60, PATH=node_path)
+    print(result.stdout)
+    assert result.returncode == 0, f"npm run {script} failed ({result.returncode}):\n{tail(result)}"
+
+
+def test_vscode_e2e(node_path: str, capsys):
+    result = run(["bash", str(E2E_SCRIPT)], timeout=40 * 60, PATH=node_path)
+    print(result.stdout)
+    where = f"screenshots and logs: {OUT}/{{scripted,missing,real}}/"
+    with capsys.disabled():
+        print(f"\n[test_vscode] e2e.sh exited {result.returncode}; {where}")
+    assert result.returncode == 0, f"e2e.sh failed ({result.returncode}); {where}\n{tail(result)}"
+
+    # What the script reports, read back: the scripted line in the scripted run, the real model's
+    # own text in the real run (inserted into the saved file), and an explanation shown.
+    scripted = json.loads((OUT / "scripted" / "result.json").read_text())
+    assert SCRIPTED_LINE in scripted["saved"].split("\n")
+    real = json.loads((OUT / "real" / "result.json").read_text())
+    assert real["inserted"].strip() and real["inserted"] in real["saved"]
+    assert SCRIPTED_LINE not in real["saved"].split("\n")
+    assert "loaded in" in real["model"], real["model"]
+    assert real["explanation"]["function"] == "circle_area" and real["explanation"]["text"]
+    for name in (
+        "scripted/vscode-ghost-text.png",
+        "real/vscode-ghost-text.png",
+        "real/vscode-explain.png",
+        "missing/vscode-not-installed.png",
+    ):
+        assert (OUT / name).stat().st_size > 10_000, name
