@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import gzip
-import hashlib
 import json
 import logging
 import math
@@ -44,6 +43,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from editseq.editformat import DIFF_SEP
+from editseq.model.split import is_validation
 from editseq.runtime import base_model_path
 
 log = logging.getLogger("editseq.model.train")
@@ -117,12 +117,6 @@ class State:
 
 
 # ----------------------------------------------------------------------------------- data
-
-
-def is_validation(row_id: str, fraction: float) -> bool:
-    """Deterministic split by program: all rows of one program fall on the same side."""
-    bucket = int.from_bytes(hashlib.sha256(row_id.encode("utf-8")).digest()[:8], "big")
-    return bucket % 1_000_000 < fraction * 1_000_000
 
 
 def find_shards(data: str | Path) -> list[str]:

@@ -149,3 +149,19 @@ def test_runner_lintseq_format_and_report(fake_model, tmp_path):
     assert block.startswith("intro\n") and block.endswith("outro\n") and "old table" not in block
     assert "| synthesize |" in block and "100.0 (" in block  # the fake model passes: common p@1
     assert (path.parent / "passk.png").stat().st_size > 1000
+
+
+def test_heldout_mbpp_problems_run_their_reference_and_reject_a_wrong_answer():
+    from editseq.model.eval import heldout
+    from editseq.sandbox import run_program
+
+    row = {"task_id": 7, "text": "Write a function to add two numbers.",
+           "code": "def add_two(a, b):\r\n\treturn a + b", "test_setup_code": "",
+           "test_list": ["assert add_two(1, 2) == 3", "assert add_two(-1, 1) == 0"]}
+    problem = tasks.Problem.from_row(heldout.problem_for(row))
+    assert problem.entry_point == "add_two"
+    assert problem.instruction.startswith("Write a Python function `add_two(a, b)` to solve")
+    assert run_program(tasks.program_for(problem, problem.canonical_solution)).passed
+    wrong = "def add_two(a, b):\n    return a - b"
+    assert not run_program(tasks.program_for(problem, wrong)).passed
+    assert heldout.problem_for({**row, "test_list": ["assert other(1) == 1"]}) is None
