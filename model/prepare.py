@@ -3,6 +3,7 @@
     python -m editseq.model.prepare --source mbpp --workers 2
     nohup python -m editseq.model.prepare --source mined --workers 1 \\
         > /work/logs/prepare-mined.log 2>&1 &
+    python -m editseq.model.prepare --source teacher --workers 2   # after sources.teacher_gen
 
 Reads a source (``editseq.model.sources``), drops evaluation look-alikes (``decontaminate``), and
 runs LintSeq (``editseq.model.lintseq``) in a pool of workers, each with its own warm pylint.
@@ -48,7 +49,7 @@ from editseq.editformat import DIFF_SEP, decode_sequence, render_sequence
 log = logging.getLogger("editseq.model.prepare")
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
-SOURCES = ("mbpp", "mined")
+SOURCES = ("mbpp", "mined", "teacher")
 FORMAT_VERSION = 1
 LONG_SAMPLE_TOKENS = 512  # the trial fine-tune's sequence length; the summary counts rows above it
 
@@ -64,6 +65,7 @@ class Config:
     out: Path = DATA_DIR
     shard_size: int = 500  # programs per shard
     include_copyleft: bool = False  # mined: also GPL/LGPL/MPL-licensed distributions
+    teacher_raw: Path = DATA_DIR / "teacher-raw"  # teacher: the pairs teacher_gen wrote
     time_budget_s: float = 300.0  # per program; then it is dropped
     max_tasks_per_child: int = 200  # recycle workers so astroid's caches cannot grow unbounded
 
@@ -280,6 +282,12 @@ def load_source(config: Config) -> Loaded:
         miner = mined.Miner()
         programs = list(mined.load(include_copyleft=config.include_copyleft, miner=miner))
         loaded.loader_skipped = dict(miner.skipped.most_common())
+    elif config.source == "teacher":
+        from editseq.model.sources import teacher
+
+        skipped: dict[str, int] = {}
+        programs = list(teacher.load(config.teacher_raw, skipped))
+        loaded.loader_skipped = dict(sorted(skipped.items(), key=lambda kv: -kv[1]))
     else:
         raise ValueError(f"unknown source {config.source!r}")
     loaded.read = len(programs)
@@ -520,6 +528,8 @@ def parse_args(argv: list[str] | None = None) -> Config:
     parser.add_argument("--out", type=Path, default=defaults.out, help="data folder (default model/data)")
     parser.add_argument("--shard-size", type=int, default=defaults.shard_size, help="programs per shard")
     parser.add_argument("--include-copyleft", action="store_true", help="mined: also GPL/LGPL/MPL code")
+    parser.add_argument("--teacher-raw", type=Path, default=defaults.teacher_raw,
+                        help="teacher: folder of teacher_gen's pairs (default model/data/teacher-raw)")
     parser.add_argument("--time-budget", type=float, default=defaults.time_budget_s, help="seconds per program")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
@@ -532,6 +542,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
         source=args.source, limit=args.limit, sequences=args.sequences, continues=args.continues,
         seed=args.seed, workers=args.workers, out=args.out, shard_size=args.shard_size,
         include_copyleft=args.include_copyleft, time_budget_s=args.time_budget,
+        teacher_raw=args.teacher_raw,
     )
 
 
@@ -544,6 +555,7 @@ def format_summary(summary: dict) -> str:
             f"{p['processed']} processed, {p['kept']} kept, {p['dropped']} dropped"
         ),
         f"drop reasons: {summary['drop_reasons']}",
+        *([f"not used by the loader: {summary['loader_skipped']}"] if summary["loader_skipped"] else []),
         (
             f"rows: {rows['scratch']} scratch + {rows['continue']} continue in "
             f"{summary['shards']} shards ({summary['bytes_on_disk'] / 1e6:.2f} MB)"
@@ -561,11 +573,27 @@ def format_summary(summary: dict) -> str:
     return "\n".join(lines)
 
 
+def sources_table(out: Path) -> str:
+    """Programs, rows and tokens of every source with a summary under ``out``, and the total."""
+    lines, totals = [], [0, 0, 0]
+    for source in SOURCES:
+        path = out / source / "summary.json"
+        if not path.exists():
+            continue
+        summary = json.loads(path.read_text())
+        counts = (summary["programs"]["kept"], sum(summary["rows"].values()), summary["tokens"]["total"])
+        totals = [a + b for a, b in zip(totals, counts)]
+        lines.append(f"{source:<8} {counts[0]:>8} {counts[1]:>8} {counts[2]:>12}")
+    header = f"{'source':<8} {'programs':>8} {'rows':>8} {'tokens':>12}"
+    return "\n".join([header, *lines, f"{'total':<8} {totals[0]:>8} {totals[1]:>8} {totals[2]:>12}"])
+
+
 def main(argv: list[str] | None = None) -> int:
     config = parse_args(argv)
     summary = run(config)
     print(format_summary(summary))
     print(f"summary: {config.out / config.source / 'summary.json'}")
+    print(sources_table(config.out))
     return 0
 
 

@@ -1,0 +1,303 @@
+"""Teacher pairs, one request at a time: the prompt, the reply's parts, and the filter.
+
+OSS-Instruct style: each request shows the teacher a few lines of a real mined function (the
+seed snippet) and asks for one new self-contained exercise in a fixed format (problem, solution,
+assert-based tests). ``build_request`` makes request ``index`` from ``(seed, index)`` alone, so a
+run is reproducible and resumable; ``parse_reply`` splits the answer; ``Checker`` keeps a pair only
+when the solution parses, normalises, imports nothing outside the standard library, does not copy
+its seed, is not a HumanEvalPack look-alike, is lint-clean under LintSeq's rules and passes its own
+tests in ``editseq.sandbox`` (time and memory limits). No model code here: the teacher is any
+object with ``complete(user, seed) -> Reply`` (``teacher_gen.LlamaTeacher``, or a fake in tests).
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import hashlib
+import random
+import re
+import sys
+import warnings
+from dataclasses import asdict, dataclass, field
+
+from editseq.model.sources import Program, normalise_program
+from editseq.model.sources.decontaminate import function_key
+
+PROMPT_VERSION = 2
+# Rules first and the snippet last: consecutive prompts share the long prefix, so llama.cpp keeps
+# its KV cache for it.
+PROMPT = """Invent ONE new, self-contained Python programming exercise. Rules:
+- The solution is one Python function (small helpers allowed) using only the standard library.
+- No input(), no print(), no files, no network, no randomness, no classes.
+- Write 3 to 5 tests as plain `assert` statements that call the function with literal values.
+- The exercise must be a different, simpler task than the snippet below: do not copy it.
+
+Answer in exactly this format and nothing else:
+### Problem
+<the task in 1-3 sentences; name the function and its arguments>
+### Solution
+```python
+<the function>
+```
+### Tests
+```python
+assert ...
+```
+
+Snippet for inspiration:
+```python
+{snippet}
+```"""
+ASSISTANT_PREFIX = "### Problem\n"
+TESTS_HEADER = "### Tests"
+
+
+@dataclass(frozen=True)
+class TeacherSettings:
+    """Everything that fixes what the teacher is asked and how its answers are judged."""
+
+    temperature: float = 0.7
+    top_p: float = 0.95
+    max_tokens: int = 400  # per reply; generation also stops once the tests block is closed
+    n_ctx: int = 2048
+    snippet_min_lines: int = 4  # the seed snippet: this many consecutive lines of a mined function
+    snippet_max_lines: int = 12
+    max_solution_lines: int = 60
+    test_timeout_s: float = 10.0  # sandbox limits for solution + tests
+    test_memory_mb: int = 512
+    copy_ratio: float = 0.8  # difflib ratio to the seed function at or above which it is a copy
+    prompt_version: int = PROMPT_VERSION
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Request:
+    id: str  # "teacher/<seed>-<index:06d>"
+    index: int
+    seed_id: str  # the mined program the snippet comes from
+    snippet: str
+    sampling_seed: int
+    user: str  # the user message
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str  # the answer, assistant prefix included
+    finish: str = "eos"  # eos | stop | length | tests_closed
+    generated_tokens: int = 0
+    prompt_tokens: int = 0
+    reused_tokens: int = 0
+    seconds: float = 0.0
+
+
+def request_id(seed: int, index: int) -> str:
+    return f"teacher/{seed}-{index:06d}"
+
+
+def build_request(seed: int, index: int, pool: list[tuple[str, str]], settings: TeacherSettings) -> Request:
+    """Request ``index`` of the run with ``seed``: a snippet drawn from ``pool`` ((id, program)
+    pairs in a fixed order) and a sampling seed, both from ``random.Random(f"{seed}/{index}")``."""
+    rng = random.Random(f"teacher/{seed}/{index}")
+    seed_id, program = pool[rng.randrange(len(pool))]
+    lines = [line for line in program.split("\n") if not line.startswith(("import ", "from "))]
+    while lines and not lines[0].strip():
+        lines.pop(0)
+    size = rng.randint(settings.snippet_min_lines, settings.snippet_max_lines)
+    start = rng.randint(0, max(0, len(lines) - size))
+    snippet = "\n".join(lines[start : start + size]).rstrip()
+    sampling_seed = rng.getrandbits(31)
+    return Request(request_id(seed, index), index, seed_id, snippet, sampling_seed,
+                   PROMPT.replace("{snippet}", snippet))
+
+
+def answer_complete(text: str) -> bool:
+    """True once the reply's tests block is complete: generation can stop there."""
+    _, found, tail = text.partition(TESTS_HEADER)
+    return bool(found) and tail.count("```") >= 2
+
+
+# -- parsing ----------------------------------------------------------------------------------
+
+_SECTIONS = re.compile(r"### Problem\s*\n(.*?)\n\s*### Solution\s*\n(.*?)\n\s*### Tests\s*\n(.*)", re.DOTALL)
+_FENCE = re.compile(r"```[ \t]*[A-Za-z0-9_+-]*[^\n]*\n(.*?)(?:\n[ \t]*```|\Z)", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class Parsed:
+    problem: str
+    solution: str
+    tests: str
+
+
+class Drop(Exception):
+    """A reply that is not kept; the message is the reason (``class: detail``)."""
+
+
+def _code(section: str) -> str:
+    match = _FENCE.search(section)
+    return (match.group(1) if match else section).strip("\n")
+
+
+def parse_reply(text: str) -> Parsed:
+    match = _SECTIONS.search(text)
+    if match is None:
+        raise Drop("format: missing a Problem, Solution or Tests section")
+    problem = match.group(1).strip()
+    if not problem:
+        raise Drop("format: empty problem")
+    return Parsed(problem, _code(match.group(2)), _code(match.group(3)))
+
+
+def _parse(code: str, what: str) -> ast.Module:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return ast.parse(code)
+    except (SyntaxError, ValueError) as exc:
+        raise Drop(f"{what} does not parse: {type(exc).__name__}") from exc
+
+
+_SOLUTION_NODES = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.Assign)
+_TEST_NODES = (ast.Import, ast.ImportFrom, ast.Assert, ast.Assign)
+
+
+def _keep_nodes(code: str, tree: ast.Module, allowed: tuple) -> tuple[str, int]:
+    """``code`` without its top-level statements of other kinds (example calls, prints, a main
+    guard, asserts inside the solution), and how many were removed."""
+    lines = code.split("\n")
+    drop: set[int] = set()
+    removed = 0
+    for node in tree.body:
+        if isinstance(node, allowed):
+            continue
+        removed += 1
+        first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+        drop.update(range(first - 1, node.end_lineno))
+    return "\n".join(line for row, line in enumerate(lines) if row not in drop), removed
+
+
+def _signature(node: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
+    return f"{node.name}({ast.unparse(node.args)})"
+
+
+# -- the filter -------------------------------------------------------------------------------
+
+
+@dataclass
+class Kept:
+    instruction: str
+    program: str  # normalised solution
+    tests: str
+    entry_point: str
+    removed_statements: int = 0
+    meta: dict = field(default_factory=dict)
+
+
+class Checker:
+    """Judges parsed replies; ``linter`` (``editseq.lintgate.Linter``) and ``decontaminator``
+    (``Decontaminator``) are passed in so that workers keep them warm."""
+
+    def __init__(self, settings: TeacherSettings, linter, decontaminator, run_program=None) -> None:
+        from editseq.sandbox import Limits
+        from editseq.sandbox import run_program as sandbox_run
+
+        self.settings = settings
+        self.linter = linter
+        self.decontaminator = decontaminator
+        self.run_program = run_program or sandbox_run
+        self.limits = Limits(timeout_s=settings.test_timeout_s, memory_mb=settings.test_memory_mb,
+                             max_output_chars=1000)
+
+    def check(self, request: Request, reply: Reply, seed_program: str) -> Kept:
+        """The kept pair, or raises ``Drop`` with the reason."""
+        parsed = parse_reply(reply.text)
+        tree = _parse(parsed.solution, "solution")
+        solution, removed = _keep_nodes(parsed.solution, tree, _SOLUTION_NODES)
+        program, problem = normalise_program(solution)
+        if program is None:
+            raise Drop(f"solution normalise: {problem}")
+        tree = _parse(program, "solution")
+        functions = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+        if not functions:
+            raise Drop("solution defines no function")
+        if len(program.split("\n")) > self.settings.max_solution_lines:
+            raise Drop(f"solution over {self.settings.max_solution_lines} lines")
+        for module in _imported_modules(tree):
+            if module not in sys.stdlib_module_names:
+                raise Drop(f"imports outside the standard library: {module}")
+        if "<|diff|>" in program or "<|diff|>" in parsed.problem:
+            raise Drop("contains the edit separator")
+
+        test_tree = _parse(parsed.tests, "tests")
+        tests, _ = _keep_nodes(parsed.tests, test_tree, _TEST_NODES)
+        test_tree = _parse(tests, "tests")
+        asserts = [n for n in test_tree.body if isinstance(n, ast.Assert)]
+        if not asserts:
+            raise Drop("tests: no assert")
+        called = {n.func.id for a in asserts for n in ast.walk(a)
+                  if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+        entry = next((f for f in functions if f.name in called), None)
+        if entry is None:
+            raise Drop("tests: no assert calls a solution function")
+        for module in _imported_modules(test_tree):
+            if module not in sys.stdlib_module_names:
+                raise Drop(f"imports outside the standard library: {module}")
+
+        instruction = parsed.problem
+        if not re.search(rf"\b{re.escape(entry.name)}(\(|`)", instruction):  # named as a function
+            instruction += f"\nWrite it as a Python function `{_signature(entry)}`."
+        candidate = Program(request.id, "teacher", "", instruction, program)
+        why = self.decontaminator.reason(candidate)
+        if why is not None:
+            raise Drop(f"contaminated: {why}")
+        if _copies(program, seed_program, self.settings.copy_ratio):
+            raise Drop("copies the seed snippet")
+        messages = self.linter.messages(program + "\n")
+        if messages:
+            raise Drop("not lint-clean: " + ",".join(sorted({m.symbol for m in messages})))
+        result = self.run_program(program + "\n\n\n" + tests + "\n", self.limits)
+        if not result.passed:
+            raise Drop(f"tests {result.status}: {_last_line(result.stderr)}")
+        return Kept(instruction, program, tests, entry.name, removed,
+                    {"asserts": len(asserts), "test_seconds": result.elapsed_s})
+
+
+def _imported_modules(tree: ast.Module) -> set[str]:
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def _copies(program: str, seed_program: str, ratio: float) -> bool:
+    """Same normalised function as the seed, or nearly the same text."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ours, theirs = ast.parse(program), ast.parse(seed_program)
+    except (SyntaxError, ValueError):
+        return False
+    keys = {function_key(n) for n in ast.walk(theirs) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    if any(function_key(n) in keys for n in ast.walk(ours)
+           if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))):
+        return True
+    return difflib.SequenceMatcher(None, program, seed_program, autojunk=False).ratio() >= ratio
+
+
+def _last_line(stderr: str) -> str:
+    lines = [line.strip() for line in stderr.strip().splitlines() if line.strip()]
+    return (lines[-1] if lines else "no output")[:160]
+
+
+def dedupe_key(program: str) -> str:
+    """Normalised AST of a program's top-level functions (names, docstrings, annotations
+    normalised): two solutions with the same key are one program."""
+    tree = ast.parse(program)
+    keys = [function_key(n) for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    return hashlib.sha256("\n".join(sorted(keys)).encode()).hexdigest()

