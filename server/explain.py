@@ -15,6 +15,7 @@ from .functions import FunctionSpan
 from .runtime import ModelRuntime
 
 MAX_CHARS = 400  # HumanEvalExplain cuts at len(docstring); a function without one gets this bound
+MIN_CHARS = 160  # a one-line docstring ("Area of a circle.") is too short a bound for a reader
 
 
 @dataclass(frozen=True)
@@ -37,11 +38,24 @@ def explain_prompt(code: str, max_chars: int) -> str:
 def explain(runtime: ModelRuntime, lines: list[str], span: FunctionSpan, *, max_tokens: int = 160,
             temperature: float = 0.0, cancel: threading.Event | None = None) -> Explanation:
     started = time.perf_counter()
-    limit = len(span.docstring) if span.docstring else MAX_CHARS
+    limit = max(MIN_CHARS, len(span.docstring)) if span.docstring else MAX_CHARS
     generation = runtime.generate(explain_prompt(span.source(lines), limit), max_tokens=max_tokens,
                                   temperature=temperature, stop=(END_OF_TURN,), cancel=cancel)
-    text = " ".join(generation.text.split())[:limit].strip()
+    text = shorten(" ".join(generation.text.split()), limit)
     return Explanation(span.name, text, (time.perf_counter() - started) * 1000)
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` within ``limit`` characters, cut after its last whole sentence that fits, else
+    after its last whole word (with an ellipsis): never mid-word, unlike the benchmark's cut."""
+    if len(text) <= limit:
+        return text
+    head = text[: limit + 1]
+    sentence_end = max(head.rfind(". "), head.rfind("! "), head.rfind("? "))
+    if sentence_end >= limit // 2:
+        return head[: sentence_end + 1]
+    word_end = head[:limit].rstrip().rfind(" ")
+    return (head[:word_end] if word_end > 0 else head[: limit - 1]).rstrip(" ,;:") + "…"
 
 
 def as_docstring(explanation: Explanation, span: FunctionSpan, indent_unit: str = "    ") -> list[str]:
