@@ -42,6 +42,8 @@ from pathlib import Path
 
 from editseq.model.sources.teacher_pairs import (
     ASSISTANT_PREFIX,
+    EXAMPLE_ANSWER,
+    EXAMPLE_SNIPPET,
     PROMPT,
     Checker,
     Drop,
@@ -50,6 +52,7 @@ from editseq.model.sources.teacher_pairs import (
     TeacherSettings,
     answer_complete,
     build_request,
+    messages,
 )
 
 log = logging.getLogger("editseq.model.sources.teacher_gen")
@@ -78,8 +81,8 @@ class GenConfig:
 
 class LlamaTeacher:
     """Qwen2.5-Coder-0.5B-Instruct through ``editseq.runtime.ModelRuntime``, in its own chat
-    template (from the GGUF), the answer begun with ``### Problem``; stops when the tests block
-    closes, at end of turn, or at ``max_tokens``."""
+    template (from the GGUF): one worked exchange, then the request, the answer begun with
+    ``### Problem``; stops when the tests block closes, at end of turn, or at ``max_tokens``."""
 
     def __init__(self, settings: TeacherSettings, threads: int = 1) -> None:
         from editseq.model.teacher import teacher_path
@@ -101,7 +104,7 @@ class LlamaTeacher:
 
             template = (llama.metadata or {})["tokenizer.chat_template"]
             self._formatter = Jinja2ChatFormatter(template, text(llama.token_eos()), text(llama.token_bos()))
-        return self._formatter(messages=[{"role": "user", "content": user}]).prompt + ASSISTANT_PREFIX
+        return self._formatter(messages=messages(user)).prompt + ASSISTANT_PREFIX
 
     def complete(self, user: str, seed: int) -> Reply:
         cancel = threading.Event()
@@ -253,6 +256,7 @@ def identity(config: GenConfig, pool: list[tuple[str, str]]) -> dict:
         "stops": list(CHAT_STOPS) + ["the tests block's closing fence"],
         "settings": config.settings.to_dict(),
         "prompt": PROMPT,
+        "example": {"snippet": EXAMPLE_SNIPPET, "answer": EXAMPLE_ANSWER},
         "seed": config.seed,
         "seed_pool": {"programs": len(pool), "ids_sha256": pool_digest},
         "shard_size": config.shard_size,

@@ -2,11 +2,13 @@
 
 OSS-Instruct style: each request shows the teacher a few lines of a real mined function (the
 seed snippet) and asks for one new self-contained exercise in a fixed format (problem, solution,
-assert-based tests). ``build_request`` makes request ``index`` from ``(seed, index)`` alone, so a
-run is reproducible and resumable; ``parse_reply`` splits the answer; ``Checker`` keeps a pair only
-when the solution parses, normalises, imports nothing outside the standard library, does not copy
-its seed, is not a HumanEvalPack look-alike, is lint-clean under LintSeq's rules and passes its own
-tests in ``editseq.sandbox`` (time and memory limits). No model code here: the teacher is any
+assert-based tests), after one worked exchange that shows the format. ``build_request`` makes
+request ``index`` from ``(seed, index)`` alone, so a run is reproducible and resumable;
+``parse_reply`` splits the answer; ``Checker`` keeps a pair only when the solution parses,
+normalises, imports nothing outside the standard library, does not copy its seed, is not a
+HumanEvalPack look-alike, is lint-clean under LintSeq's rules (``typing`` names used without their
+import are imported first) and passes its own tests (two asserts at least) in ``editseq.sandbox``
+(time and memory limits). No model code here: the teacher is any
 object with ``complete(user, seed) -> Reply`` (``teacher_gen.LlamaTeacher``, or a fake in tests).
 """
 
@@ -18,19 +20,21 @@ import hashlib
 import random
 import re
 import sys
+import typing
 import warnings
 from dataclasses import asdict, dataclass, field
 
 from editseq.model.sources import Program, normalise_program
 from editseq.model.sources.decontaminate import function_key
 
-PROMPT_VERSION = 2
-# Rules first and the snippet last: consecutive prompts share the long prefix, so llama.cpp keeps
-# its KV cache for it.
+PROMPT_VERSION = 3
+# Rules first and the snippet last, after one worked exchange: consecutive prompts share the long
+# prefix, so llama.cpp keeps its KV cache for it and only the snippet is new work.
 PROMPT = """Invent ONE new, self-contained Python programming exercise. Rules:
 - The solution is one Python function (small helpers allowed) using only the standard library.
 - No input(), no print(), no files, no network, no randomness, no classes.
-- Write 3 to 5 tests as plain `assert` statements that call the function with literal values.
+- Write 3 to 5 tests as plain `assert` statements that call the function with small literal
+  inputs whose results are easy to check by hand.
 - The exercise must be a different, simpler task than the snippet below: do not copy it.
 
 Answer in exactly this format and nothing else:
@@ -50,6 +54,35 @@ Snippet for inspiration:
 {snippet}
 ```"""
 ASSISTANT_PREFIX = "### Problem\n"
+EXAMPLE_SNIPPET = """    for key, value in sorted(counts.items()):
+        if value > limit:
+            out.append(key)"""
+EXAMPLE_ANSWER = """### Problem
+Write a function `words_over(text, limit)` that returns, in alphabetical order, the words of
+`text` that occur more than `limit` times.
+### Solution
+```python
+def words_over(text, limit):
+    counts = {}
+    for word in text.split():
+        counts[word] = counts.get(word, 0) + 1
+    return sorted(word for word, count in counts.items() if count > limit)
+```
+### Tests
+```python
+assert words_over("a b a c b a", 1) == ["a", "b"]
+assert words_over("x y z", 1) == []
+assert words_over("", 0) == []
+```"""
+
+
+def messages(user: str) -> list[dict]:
+    """The chat: one worked exchange (the format, by example), then the request."""
+    return [
+        {"role": "user", "content": PROMPT.replace("{snippet}", EXAMPLE_SNIPPET)},
+        {"role": "assistant", "content": EXAMPLE_ANSWER},
+        {"role": "user", "content": user},
+    ]
 TESTS_HEADER = "### Tests"
 
 
@@ -67,6 +100,7 @@ class TeacherSettings:
     test_timeout_s: float = 10.0  # sandbox limits for solution + tests
     test_memory_mb: int = 512
     copy_ratio: float = 0.8  # difflib ratio to the seed function at or above which it is a copy
+    min_asserts: int = 2
     prompt_version: int = PROMPT_VERSION
 
     def to_dict(self) -> dict:
@@ -235,8 +269,8 @@ class Checker:
         tests, _ = _keep_nodes(parsed.tests, test_tree, _TEST_NODES)
         test_tree = _parse(tests, "tests")
         asserts = [n for n in test_tree.body if isinstance(n, ast.Assert)]
-        if not asserts:
-            raise Drop("tests: no assert")
+        if len(asserts) < self.settings.min_asserts:
+            raise Drop(f"tests: fewer than {self.settings.min_asserts} asserts")
         called = {n.func.id for a in asserts for n in ast.walk(a)
                   if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
         entry = next((f for f in functions if f.name in called), None)
@@ -255,7 +289,7 @@ class Checker:
             raise Drop(f"contaminated: {why}")
         if _copies(program, seed_program, self.settings.copy_ratio):
             raise Drop("copies the seed snippet")
-        messages = self.linter.messages(program + "\n")
+        program, messages = self._lint(program)
         if messages:
             raise Drop("not lint-clean: " + ",".join(sorted({m.symbol for m in messages})))
         result = self.run_program(program + "\n\n\n" + tests + "\n", self.limits)
@@ -263,6 +297,20 @@ class Checker:
             raise Drop(f"tests {result.status}: {_last_line(result.stderr)}")
         return Kept(instruction, program, tests, entry.name, removed,
                     {"asserts": len(asserts), "test_seconds": result.elapsed_s})
+
+    def _lint(self, program: str) -> tuple[str, list]:
+        """Lint messages of ``program``; names from ``typing`` used without their import (the
+        teacher's most common slip) are imported first, and only then is it judged."""
+        messages = self.linter.messages(program + "\n")
+        missing = {m.message.split("'")[1] for m in messages
+                   if m.symbol == "undefined-variable" and m.message.count("'") == 2}
+        if messages and missing and missing <= _TYPING_NAMES and all(m.symbol == "undefined-variable" for m in messages):
+            program = f"from typing import {', '.join(sorted(missing))}\n\n\n{program}"
+            messages = self.linter.messages(program + "\n")
+        return program, messages
+
+
+_TYPING_NAMES = frozenset(typing.__all__)
 
 
 def _imported_modules(tree: ast.Module) -> set[str]:

@@ -41,7 +41,7 @@ GOOD = reply(
 FAILING = reply(
     "Return the largest of three numbers.",
     "def largest(a, b, c):\n    return min(a, b, c)",
-    "assert largest(1, 2, 3) == 3",
+    "assert largest(1, 2, 3) == 3\nassert largest(3, 2, 1) == 3",
 )
 NOT_PARSING = reply(
     "Double a number.",
@@ -52,12 +52,12 @@ CONTAMINATED = reply(
     "Check whether any two numbers are closer than a threshold.",
     "def has_close_elements(numbers, threshold):\n    return any(abs(a - b) < threshold"
     " for i, a in enumerate(numbers) for b in numbers[i + 1:])",
-    "assert has_close_elements([1.0, 1.05], 0.1)",
+    "assert has_close_elements([1.0, 1.05], 0.1)\nassert not has_close_elements([1.0], 0.1)",
 )
 DUPLICATE = reply(  # GOOD's solution with other names
     "How many vowels does a word have? Write `vowels(word)`.",
     'def vowels(word):\n    return sum(1 for c in word.lower() if c in "aeiou")',
-    'assert vowels("aa") == 2',
+    'assert vowels("aa") == 2\nassert vowels("b") == 0',
 )
 SCRIPT = [GOOD, FAILING, NOT_PARSING, CONTAMINATED, DUPLICATE]
 
@@ -181,15 +181,26 @@ def test_filter_rejects_copies_and_non_stdlib_imports(checker: Checker, mined: P
     request = build_request(0, 0, pool, TeacherSettings())
     seed_program = dict(pool)["mined/m.join"]
     copied = reply("Join parts.", seed_program.replace("join(parts)", "glue(items)").replace("parts", "items"),
-                   "assert glue([1, 2]) == '1,2'")
+                   "assert glue([1, 2]) == '1,2'\nassert glue([]) == ''")
     with pytest.raises(Drop, match="copies the seed snippet"):
         checker.check(request, Reply(copied), seed_program)
     numpy = reply("Sum.", "import numpy as np\n\ndef total(x):\n    return np.sum(x)", "assert total([1]) == 1")
     with pytest.raises(Drop, match="imports outside the standard library: numpy"):
         checker.check(request, Reply(numpy), seed_program)
-    unlinted = reply("Add.", "def add(a, b):\n    return a + c", "assert add(1, 2) == 3")
+    unlinted = reply("Add.", "def add(a, b):\n    return a + c", "assert add(1, 2) == 3\nassert add(0, 0) == 0")
     with pytest.raises(Drop, match="not lint-clean: undefined-variable"):
         checker.check(request, Reply(unlinted), seed_program)
+    one_assert = reply("Add.", "def add(a, b):\n    return a + b", "assert add(1, 2) == 3")
+    with pytest.raises(Drop, match="tests: fewer than 2 asserts"):
+        checker.check(request, Reply(one_assert), seed_program)
+
+
+def test_typing_names_without_their_import_are_imported(checker: Checker, mined: Path) -> None:
+    request = build_request(0, 0, seed_pool(mined), TeacherSettings())
+    typed = reply("Write `firsts(rows)`.", "def firsts(rows: List[List[Any]]) -> List[Any]:\n    return [r[0] for r in rows]",
+                  "assert firsts([[1, 2], [3]]) == [1, 3]\nassert firsts([]) == []")
+    kept = checker.check(request, Reply(typed), "def other():\n    return 1")
+    assert kept.program.split("\n")[:4] == ["from typing import Any, List", "", "", "def firsts(rows: List[List[Any]]) -> List[Any]:"]
 
 
 def test_resume_skips_answered_requests_and_extends_the_run(tmp_path: Path, mined: Path, checker: Checker) -> None:
