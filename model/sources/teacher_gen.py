@@ -45,6 +45,7 @@ from editseq.model.sources.teacher_pairs import (
     EXAMPLE_ANSWER,
     EXAMPLE_SNIPPET,
     PROMPT,
+    TESTS_OPENER,
     Checker,
     Drop,
     Reply,
@@ -53,6 +54,8 @@ from editseq.model.sources.teacher_pairs import (
     answer_complete,
     build_request,
     messages,
+    needs_tests,
+    usable_seeds,
 )
 
 log = logging.getLogger("editseq.model.sources.teacher_gen")
@@ -115,13 +118,24 @@ class LlamaTeacher:
 
         started = time.perf_counter()
         s = self.settings
+        prompt = self._format(user)
         generation = self.runtime.generate(
-            self._format(user), max_tokens=s.max_tokens, temperature=s.temperature, top_p=s.top_p,
+            prompt, max_tokens=s.max_tokens, temperature=s.temperature, top_p=s.top_p,
             stop=CHAT_STOPS, seed=seed, cancel=cancel, on_text=on_text,
         )
+        text, tokens = ASSISTANT_PREFIX + generation.text, generation.generated_tokens
         finish = "tests_closed" if generation.finish == "cancelled" else generation.finish
-        return Reply(ASSISTANT_PREFIX + generation.text, finish, generation.generated_tokens,
-                     generation.prompt_tokens, generation.reused_tokens,
+        budget = s.max_tokens - tokens
+        if finish in ("eos", "stop") and needs_tests(text) and budget > 0:
+            # Ended its turn after the solution: go on from the tests' opening fence.
+            text = text.rstrip() + TESTS_OPENER
+            more = self.runtime.generate(
+                prompt + text[len(ASSISTANT_PREFIX):], max_tokens=budget, temperature=s.temperature,
+                top_p=s.top_p, stop=CHAT_STOPS + ("```",), seed=seed,
+            )
+            text, tokens = text + more.text.rstrip("\n") + "\n```", tokens + more.generated_tokens
+            finish += "+tests"
+        return Reply(text, finish, tokens, generation.prompt_tokens, generation.reused_tokens,
                      round(time.perf_counter() - started, 3))
 
 
@@ -254,6 +268,7 @@ def identity(config: GenConfig, pool: list[tuple[str, str]]) -> dict:
         "licence": "Apache-2.0 (the teacher model); the generated pairs are the project's (MIT)",
         "chat_template": "the GGUF's tokenizer.chat_template, answer begun with " + repr(ASSISTANT_PREFIX),
         "stops": list(CHAT_STOPS) + ["the tests block's closing fence"],
+        "continuation": f"an answer that ends after its solution goes on from {TESTS_OPENER!r}",
         "settings": config.settings.to_dict(),
         "prompt": PROMPT,
         "example": {"snippet": EXAMPLE_SNIPPET, "answer": EXAMPLE_ANSWER},
@@ -318,7 +333,7 @@ def _progress(total: int):
 def run(config: GenConfig, teacher=None, checker: Checker | None = None) -> dict:
     """Answer the requests not yet in the shards; ``teacher``/``checker`` run in this process
     (tests pass fakes); otherwise ``config.workers`` processes load the real teacher."""
-    pool = seed_pool(config.mined)
+    pool = usable_seeds(seed_pool(config.mined), config.settings)
     programs = dict(pool)
     folder = config.raw
     shards = RawShards(folder, config.shard_size)
@@ -426,12 +441,15 @@ def parse_args(argv: list[str] | None = None) -> GenConfig:
     parser.add_argument("--mined", type=Path, default=defaults.mined, help="mined shards, the seed pool")
     parser.add_argument("--shard-size", type=int, default=defaults.shard_size, help="requests per shard")
     parser.add_argument("--flush-every", type=int, default=defaults.flush_every, help="records per appended member")
+    parser.add_argument("--temperature", type=float, default=TeacherSettings().temperature,
+                        help="teacher sampling temperature (part of the run's identity)")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     return GenConfig(requests=args.requests, seed=args.seed, workers=args.workers, threads=args.threads,
-                     raw=args.raw, mined=args.mined, shard_size=args.shard_size, flush_every=args.flush_every)
+                     raw=args.raw, mined=args.mined, shard_size=args.shard_size, flush_every=args.flush_every,
+                     settings=TeacherSettings(temperature=args.temperature))
 
 
 def main(argv: list[str] | None = None) -> int:

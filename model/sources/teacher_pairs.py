@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from editseq.model.sources import Program, normalise_program
 from editseq.model.sources.decontaminate import function_key
 
-PROMPT_VERSION = 3
+PROMPT_VERSION = 4
 # Rules first and the snippet last, after one worked exchange: consecutive prompts share the long
 # prefix, so llama.cpp keeps its KV cache for it and only the snippet is new work.
 PROMPT = """Invent ONE new, self-contained Python programming exercise. Rules:
@@ -84,6 +84,7 @@ def messages(user: str) -> list[dict]:
         {"role": "user", "content": user},
     ]
 TESTS_HEADER = "### Tests"
+TESTS_OPENER = "\n### Tests\n```python\n"  # forced when the teacher stops before its tests
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,7 @@ class TeacherSettings:
     top_p: float = 0.95
     max_tokens: int = 400  # per reply; generation also stops once the tests block is closed
     n_ctx: int = 2048
+    seed_imports: str = "stdlib"  # seed pool: "stdlib" (mined programs importing only stdlib) or "any"
     snippet_min_lines: int = 4  # the seed snippet: this many consecutive lines of a mined function
     snippet_max_lines: int = 12
     max_solution_lines: int = 60
@@ -120,11 +122,29 @@ class Request:
 @dataclass(frozen=True)
 class Reply:
     text: str  # the answer, assistant prefix included
-    finish: str = "eos"  # eos | stop | length | tests_closed
+    finish: str = "eos"  # eos | stop | length | tests_closed; "+tests": the tests were asked for
     generated_tokens: int = 0
     prompt_tokens: int = 0
     reused_tokens: int = 0
     seconds: float = 0.0
+
+
+def imported_modules_of(program: str) -> set[str]:
+    try:
+        return _imported_modules(ast.parse(program))
+    except (SyntaxError, ValueError):
+        return {"?"}
+
+
+def usable_seeds(pool: list[tuple[str, str]], settings: TeacherSettings) -> list[tuple[str, str]]:
+    """The pool requests draw from: with ``seed_imports="stdlib"``, the programs whose imports
+    are all standard library (snippets of torch or sympy code lure the teacher into importing
+    them, or into copying the snippet)."""
+    if settings.seed_imports == "any":
+        return pool
+    if settings.seed_imports != "stdlib":
+        raise ValueError(f"seed_imports must be 'stdlib' or 'any', not {settings.seed_imports!r}")
+    return [(i, p) for i, p in pool if imported_modules_of(p) <= sys.stdlib_module_names]
 
 
 def request_id(seed: int, index: int) -> str:
@@ -145,6 +165,12 @@ def build_request(seed: int, index: int, pool: list[tuple[str, str]], settings: 
     sampling_seed = rng.getrandbits(31)
     return Request(request_id(seed, index), index, seed_id, snippet, sampling_seed,
                    PROMPT.replace("{snippet}", snippet))
+
+
+def needs_tests(text: str) -> bool:
+    """True when a finished answer has a closed solution block but no tests section: the teacher
+    often ends its turn there, and is then asked to go on from ``TESTS_OPENER``."""
+    return TESTS_HEADER not in text and "### Solution" in text and text.count("```") >= 2
 
 
 def answer_complete(text: str) -> bool:
@@ -191,7 +217,7 @@ def _parse(code: str, what: str) -> ast.Module:
             warnings.simplefilter("ignore")
             return ast.parse(code)
     except (SyntaxError, ValueError) as exc:
-        raise Drop(f"{what} does not parse: {type(exc).__name__}") from exc
+        raise Drop(f"{what}: {type(exc).__name__}") from exc
 
 
 _SOLUTION_NODES = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.Assign)
@@ -248,12 +274,12 @@ class Checker:
     def check(self, request: Request, reply: Reply, seed_program: str) -> Kept:
         """The kept pair, or raises ``Drop`` with the reason."""
         parsed = parse_reply(reply.text)
-        tree = _parse(parsed.solution, "solution")
+        tree = _parse(parsed.solution, "solution does not parse")
         solution, removed = _keep_nodes(parsed.solution, tree, _SOLUTION_NODES)
         program, problem = normalise_program(solution)
         if program is None:
             raise Drop(f"solution normalise: {problem}")
-        tree = _parse(program, "solution")
+        tree = _parse(program, "solution does not parse")
         functions = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
         if not functions:
             raise Drop("solution defines no function")
@@ -265,17 +291,17 @@ class Checker:
         if "<|diff|>" in program or "<|diff|>" in parsed.problem:
             raise Drop("contains the edit separator")
 
-        test_tree = _parse(parsed.tests, "tests")
+        test_tree = _parse(parsed.tests, "tests do not parse")
         tests, _ = _keep_nodes(parsed.tests, test_tree, _TEST_NODES)
-        test_tree = _parse(tests, "tests")
+        test_tree = _parse(tests, "tests do not parse")
         asserts = [n for n in test_tree.body if isinstance(n, ast.Assert)]
         if len(asserts) < self.settings.min_asserts:
-            raise Drop(f"tests: fewer than {self.settings.min_asserts} asserts")
+            raise Drop(f"fewer than {self.settings.min_asserts} asserts in the tests")
         called = {n.func.id for a in asserts for n in ast.walk(a)
                   if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
         entry = next((f for f in functions if f.name in called), None)
         if entry is None:
-            raise Drop("tests: no assert calls a solution function")
+            raise Drop("no assert calls a solution function")
         for module in _imported_modules(test_tree):
             if module not in sys.stdlib_module_names:
                 raise Drop(f"imports outside the standard library: {module}")

@@ -25,7 +25,9 @@ from editseq.model.sources.teacher_pairs import (
     TeacherSettings,
     answer_complete,
     build_request,
+    needs_tests,
     parse_reply,
+    usable_seeds,
 )
 
 
@@ -102,6 +104,8 @@ def mined(tmp_path: Path) -> Path:
          "program": "import math\n\n\ndef scale(x, k):\n    y = x * k\n    return math.floor(y)"},
         {"id": "mined/m.join", "kind": "scratch", "sample": 0,
          "program": "def join(parts):\n    out = []\n    for p in parts:\n        out.append(str(p))\n    return ','.join(out)"},
+        {"id": "mined/n.total", "kind": "scratch", "sample": 0,
+         "program": "import numpy as np\n\n\ndef total(x):\n    y = np.asarray(x)\n    return y.sum()"},
     ]
     with gzip.open(folder / "shard-00000.jsonl.gz", "wt", encoding="utf-8") as f:
         for row in rows:
@@ -127,12 +131,21 @@ def test_requests_are_fixed_by_seed_and_index(mined: Path) -> None:
         assert request.user.endswith(f"```python\n{request.snippet}\n```")
 
 
+def test_seeds_importing_beyond_the_stdlib_are_left_out(mined: Path) -> None:
+    pool = seed_pool(mined)
+    assert [i for i, _ in pool] == ["mined/m.join", "mined/m.scale", "mined/n.total"]
+    assert [i for i, _ in usable_seeds(pool, TeacherSettings())] == ["mined/m.join", "mined/m.scale"]
+    assert usable_seeds(pool, TeacherSettings(seed_imports="any")) == pool
+
+
 def test_parse_reply_and_stop_condition() -> None:
     parsed = parse_reply(GOOD)
     assert parsed.problem.startswith("Write a function `count_vowels")
     assert parsed.tests == 'assert count_vowels("hello") == 2\nassert count_vowels("") == 0'
     assert not answer_complete(GOOD[: GOOD.rindex("```")])
     assert answer_complete(GOOD)
+    solution_only = GOOD[: GOOD.index("### Tests")]
+    assert needs_tests(solution_only) and not needs_tests(GOOD) and not needs_tests("### Problem\nx")
     with pytest.raises(Drop, match="format"):
         parse_reply("### Problem\nsomething\n```python\nx = 1\n```")
 
@@ -191,7 +204,7 @@ def test_filter_rejects_copies_and_non_stdlib_imports(checker: Checker, mined: P
     with pytest.raises(Drop, match="not lint-clean: undefined-variable"):
         checker.check(request, Reply(unlinted), seed_program)
     one_assert = reply("Add.", "def add(a, b):\n    return a + b", "assert add(1, 2) == 3")
-    with pytest.raises(Drop, match="tests: fewer than 2 asserts"):
+    with pytest.raises(Drop, match="fewer than 2 asserts in the tests"):
         checker.check(request, Reply(one_assert), seed_program)
 
 
@@ -213,7 +226,7 @@ def test_resume_skips_answered_requests_and_extends_the_run(tmp_path: Path, mine
     assert again.asked == []  # everything answered: nothing asked
     more = ScriptedTeacher(SCRIPT)
     summary = generate(raw, mined, checker, 5, more)
-    pool = seed_pool(mined)
+    pool = usable_seeds(seed_pool(mined), TeacherSettings())
     assert [seed for _, seed in more.asked] == [build_request(0, i, pool, TeacherSettings()).sampling_seed
                                                 for i in (3, 4)]
     ids = [r["id"] for r in RawShards(raw, 3).records()]
