@@ -9,8 +9,8 @@ Request ``i`` of a run is fixed by ``(--seed, i)`` (``teacher_pairs.build_reques
 mined function (``model/data/mined`` shards, the seed pool) and a sampling seed. Workers (processes,
 each with its own llama.cpp teacher, warm pylint and decontaminator) answer and judge requests;
 the parent writes one record per request, kept or dropped with its reason, in request order to
-``<raw>/shard-NNNNN.jsonl.gz`` (request ``i`` goes to shard ``i // --shard-size``). Shards are
-append-only: every ``--flush-every`` records go on as one more gzip member (fsync'd); a torn last
+``<raw>/raw-NNNNN.jsonl.gz`` (request ``i`` goes to shard ``i // --shard-size``; not named
+``shard-*``, which training reads as rows). Shards are append-only: every ``--flush-every`` records go on as one more gzip member (fsync'd); a torn last
 member (a killed run) is cut off on the next start. The same command resumes: requests whose id is
 in a shard are skipped, and a larger ``--requests`` extends a run. ``manifest.json`` records the
 teacher (name, sha256), its settings and the prompt; a run with other settings is refused.
@@ -238,7 +238,7 @@ class RawShards:
         folder.mkdir(parents=True, exist_ok=True)
 
     def paths(self) -> list[Path]:
-        return sorted(self.folder.glob("shard-*.jsonl.gz"))
+        return sorted(self.folder.glob("raw-*.jsonl.gz"))  # not shard-*: train.py reads those
 
     def records(self, repair: bool = False) -> Iterator[dict]:
         for path in self.paths():
@@ -251,7 +251,7 @@ class RawShards:
         for shard, group in sorted(by_shard.items()):
             lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in group)
             member = gzip.compress(lines.encode("utf-8"), mtime=0)
-            with open(self.folder / f"shard-{shard:05d}.jsonl.gz", "ab") as f:
+            with open(self.folder / f"raw-{shard:05d}.jsonl.gz", "ab") as f:
                 f.write(member)
                 f.flush()
                 os.fsync(f.fileno())
@@ -443,13 +443,15 @@ def parse_args(argv: list[str] | None = None) -> GenConfig:
     parser.add_argument("--flush-every", type=int, default=defaults.flush_every, help="records per appended member")
     parser.add_argument("--temperature", type=float, default=TeacherSettings().temperature,
                         help="teacher sampling temperature (part of the run's identity)")
+    parser.add_argument("--seed-imports", choices=("any", "stdlib"), default=TeacherSettings().seed_imports,
+                        help="seed snippets from any mined program, or from those importing only the stdlib")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     return GenConfig(requests=args.requests, seed=args.seed, workers=args.workers, threads=args.threads,
                      raw=args.raw, mined=args.mined, shard_size=args.shard_size, flush_every=args.flush_every,
-                     settings=TeacherSettings(temperature=args.temperature))
+                     settings=TeacherSettings(temperature=args.temperature, seed_imports=args.seed_imports))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -95,7 +95,7 @@ class TeacherSettings:
     top_p: float = 0.95
     max_tokens: int = 400  # per reply; generation also stops once the tests block is closed
     n_ctx: int = 2048
-    seed_imports: str = "stdlib"  # seed pool: "stdlib" (mined programs importing only stdlib) or "any"
+    seed_imports: str = "any"  # seed pool: "any" mined program, or "stdlib" (those importing only stdlib)
     snippet_min_lines: int = 4  # the seed snippet: this many consecutive lines of a mined function
     snippet_max_lines: int = 12
     max_solution_lines: int = 60
