@@ -56,10 +56,18 @@ def _pct(value) -> str:
     return "-" if value is None else f"{100 * value:.1f}"
 
 
+MODEL_NAMES = {"base": "SmolLM2-135M-Instruct", "teacher": "Qwen2.5-Coder-0.5B-Instruct"}
+
+
 def _model_name(result: dict) -> str:
+    """The base model's name, plus the adapter's file stem and the start of its sha256 (the
+    shipped adapter keeps one file name across versions; the hash tells them apart)."""
     model = result["model"]
-    name = {"base": "SmolLM2-135M-Instruct", "teacher": "Qwen2.5-Coder-0.5B-Instruct"}.get(model["label"], model["label"])
-    return name + (f" + {Path(model['adapter']).name}" if model.get("adapter") else "")
+    base = model["label"].split("+")[0] if model.get("adapter") else model["label"]
+    name = MODEL_NAMES.get(base, base)
+    if model.get("adapter"):
+        name += f" + {Path(model['adapter']).stem} ({(model.get('adapter_sha256') or '')[:8]})"
+    return name
 
 
 def _format(result: dict) -> str:
