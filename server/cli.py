@@ -49,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     add_eval_arguments(evaluate)
     report = commands.add_parser("eval-report", help="render model/results/README.md and passk.png")
     report.add_argument("--results-dir", type=Path, default=None, help="default: model/results")
+    report.add_argument("--readme", type=Path, default=None,
+                        help="rewrite the table between the eval-report markers here (default: README.md)")
 
     args = parser.parse_args(argv)
     logging.basicConfig(stream=sys.stderr, level=args.log_level.upper(),
@@ -70,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "eval-report":
         from editseq.model.eval.report import main as report_main
 
-        return report_main([] if args.results_dir is None else ["--results-dir", str(args.results_dir)])
+        forwarded = [] if args.results_dir is None else ["--results-dir", str(args.results_dir)]
+        return report_main(forwarded + ([] if args.readme is None else ["--readme", str(args.readme)]))
     if args.command in ("explain", "repair"):
         return run_function_command(args)
     return run_suggest(args)

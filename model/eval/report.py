@@ -169,16 +169,46 @@ def readme_block(table: list[dict]) -> str:
     return "\n".join(lines)
 
 
+FUNCTIONS_BEGIN = "<!-- eval-report:functions:begin -->"
+FUNCTIONS_END = "<!-- eval-report:functions:end -->"
+FUNCTIONS_MODEL = "SmolLM2-135M-Instruct"  # explain and repair use the base model in its chat format
+
+
+def functions_block(table: list[dict]) -> str:
+    """One line for the README's explain/repair features: their model's Explain and Fix scores."""
+    found = {row["task"]: row for row in table if row["model"] == FUNCTIONS_MODEL and row["format"] == "chat"}
+    parts = []
+    for task, name in (("explain", "HumanEvalExplain"), ("fix", "HumanEvalFix")):
+        if task in found:
+            row = found[task]
+            parts.append(f"{name} pass@1 {_pct(row['summary']['pass_at_k'].get('1'))}% "
+                         f"({row['problems']} problems, n {row['n']}, T {row['temperature']:g})")
+    body = ("Measured by `editseq eval` for " + FUNCTIONS_MODEL + " in its chat format, the model "
+            "behind these two features: " + "; ".join(parts) + ".") if parts else "Not measured yet."
+    return f"{FUNCTIONS_BEGIN}\n  {body}\n  {FUNCTIONS_END}"  # indented: it sits in a list item
+
+
+def _replace_between(text: str, begin: str, end: str, block: str) -> str | None:
+    start, stop = text.find(begin), text.find(end)
+    if start < 0 or stop < start:
+        return None
+    return text[:start] + block + text[stop + len(end):]
+
+
 def update_readme(path: Path, table: list[dict]) -> bool:
-    """Replace the block between the markers in ``path``; False when the file has no markers."""
+    """Replace the blocks between the markers in ``path``; False when the file has none."""
     if not path.is_file():
         return False
     text = path.read_text(encoding="utf-8")
-    start, end = text.find(README_BEGIN), text.find(README_END)
-    if start < 0 or end < start:
-        return False
-    path.write_text(text[:start] + readme_block(table) + text[end + len(README_END):], encoding="utf-8")
-    return True
+    changed = False
+    for begin, end, block in ((README_BEGIN, README_END, readme_block(table)),
+                              (FUNCTIONS_BEGIN, FUNCTIONS_END, functions_block(table))):
+        replaced = _replace_between(text, begin, end, block)
+        if replaced is not None:
+            text, changed = replaced, True
+    if changed:
+        path.write_text(text, encoding="utf-8")
+    return changed
 
 
 def plot(table: list[dict], path: Path) -> bool:

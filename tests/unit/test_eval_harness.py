@@ -141,13 +141,16 @@ def test_runner_lintseq_format_and_report(fake_model, tmp_path):
     sample = result["tasks"]["synthesize"]["problems"]["Python/0"]["samples"][0]
     assert sample["decoding"]["mode"] == "plain" and sample["passed"]
     project = tmp_path / "PROJECT.md"
-    project.write_text(f"intro\n{report.README_BEGIN}\nold table\n{report.README_END}\noutro\n")
+    project.write_text(f"intro\n{report.README_BEGIN}\nold table\n{report.README_END}\n"
+                       f"- explain\n  {report.FUNCTIONS_BEGIN}\n  old\n  {report.FUNCTIONS_END}\noutro\n")
     assert report.main(["--results-dir", str(path.parent), "--readme", str(project)]) == 0
     readme = (path.parent / "README.md").read_text()
     assert "| synthesize |" in readme and "(partial)" in readme
     block = project.read_text()
     assert block.startswith("intro\n") and block.endswith("outro\n") and "old table" not in block
     assert "| synthesize |" in block and "100.0 (" in block  # the fake model passes: common p@1
+    assert "  old\n" not in block and "the model behind these two features" not in block  # no base row
+    assert "Not measured yet." in block
     assert (path.parent / "passk.png").stat().st_size > 1000
 
 
