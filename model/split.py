@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 
+VAL_FRACTION = 0.02  # of programs held out from training (TrainConfig.val_fraction's default)
+
 
 def is_validation(row_id: str, fraction: float) -> bool:
     """All rows of one program fall on the same side: the side is a hash of the program id."""

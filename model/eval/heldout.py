@@ -20,11 +20,11 @@ import json
 import sys
 from pathlib import Path
 
-from editseq.model.split import is_validation
+from editseq.model.sources import normalise_program
+from editseq.model.split import VAL_FRACTION, is_validation
 
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "results" / "heldout" / "mbpp-heldout.jsonl"
 DEFAULT_MBPP = Path(__file__).resolve().parents[3] / "shared" / "data" / "mbpp-train.jsonl"
-VAL_FRACTION = 0.02  # train.TrainConfig.val_fraction
 
 
 def entry_point(code: str, tests: list[str]) -> ast.FunctionDef | None:
@@ -38,8 +38,8 @@ def entry_point(code: str, tests: list[str]) -> ast.FunctionDef | None:
 
 
 def problem_for(row: dict) -> dict | None:
-    code = row["code"].replace("\r\n", "\n").replace("\r", "\n").expandtabs(4)
-    function = entry_point(code, row["test_list"])
+    code, _ = normalise_program(row["code"])  # as the training data writes the program
+    function = entry_point(code, row["test_list"]) if code else None
     if function is None:
         return None
     signature = f"{function.name}({ast.unparse(function.args)})"

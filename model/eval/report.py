@@ -70,6 +70,10 @@ def _model_name(result: dict) -> str:
     return name
 
 
+def _problems_label(row: dict) -> str:
+    return str(row["problems"]) + ("" if row["problems"] >= TOTAL_PROBLEMS else " (partial)")
+
+
 def _format(result: dict) -> str:
     settings = result["settings"]
     return settings["format"] + (f" ({settings['decoding']})" if settings["format"] == "lintseq" else "")
@@ -131,7 +135,7 @@ def markdown(table: list[dict]) -> str:
     ]
     for row in table:
         s = row["summary"]
-        problems = str(row["problems"]) + ("" if row["problems"] >= TOTAL_PROBLEMS else " (partial)")
+        problems = _problems_label(row)
         lines.append(
             f"| {row['task']} | {row['model']} | {row['format']} | {row['n']} | {row['temperature']:g} "
             f"| {row['max_tokens']} | {problems} | {_pct(s['pass_at_k'].get('1'))} "
@@ -160,7 +164,7 @@ def readme_block(table: list[dict]) -> str:
     ]
     for row in table:
         s = row["summary"]
-        problems = str(row["problems"]) + ("" if row["problems"] >= TOTAL_PROBLEMS else " (partial)")
+        problems = _problems_label(row)
         lines.append(
             f"| {row['task']} | {row['model']} | {row['format']} | {row['n']} | {row['temperature']:g} "
             f"| {problems} | {_pct(s['pass_at_k'].get('1'))} | {_pct(s['pass_at_k'].get('10'))} "
