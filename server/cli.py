@@ -1,4 +1,4 @@
-"""Command line: ``editseq serve | suggest | explain | repair | options | eval | eval-report``.
+"""Command line: ``editseq serve | suggest | explain | repair | options | eval | eval-merge | eval-report``.
 
 Everything human-readable goes to stdout only for the one-shot commands; ``serve`` speaks LSP on
 stdout and logs to stderr.
@@ -47,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
 
     evaluate = commands.add_parser("eval", help="evaluate a model on HumanEvalPack (Synthesize, Fix, Explain)")
     add_eval_arguments(evaluate)
+    merge = commands.add_parser("eval-merge", help="merge the result files of a sharded eval run (--shard)")
+    merge.add_argument("files", nargs="+", help="TARGET.json SHARD.json [...]")
     report = commands.add_parser("eval-report", help="render model/results/README.md and passk.png")
     report.add_argument("--results-dir", type=Path, default=None, help="default: model/results")
     report.add_argument("--readme", type=Path, default=None,
@@ -69,6 +71,10 @@ def main(argv: list[str] | None = None) -> int:
         from editseq.model.eval.run import run_from_args
 
         return run_from_args(args)
+    if args.command == "eval-merge":
+        from editseq.model.eval.run import merge_main
+
+        return merge_main(args.files)
     if args.command == "eval-report":
         from editseq.model.eval.report import main as report_main
 

@@ -5,6 +5,11 @@
         > /work/logs/eval-teacher-n10.log 2>&1 &
     python -m editseq.model.eval.run --help          # the same options
 
+On 2 cores, two processes of one thread each finish a run about twice as fast as one: start the
+same command twice, with ``--shard 0/2`` and with ``--shard 1/2 --run-name NAME-shard1``, then
+``editseq eval-merge NAME.json NAME-shard1.json`` (samples are seeded by
+their index, not their problem, so a sharded run writes exactly what one process would).
+
 Every sample is executed in ``editseq.sandbox`` (one fresh interpreter each, 10 s, 1 GiB) and
 linted with LintSeq's rules. The result file is rewritten after every problem, so an interrupted
 run loses at most one problem: running the same command again skips the problems already done
@@ -37,7 +42,7 @@ RAW_CHARS = 3000  # raw model output kept per sample
 OUTPUT_CHARS = 600  # sandbox output kept per failing sample
 TASK_CHOICES = ("synthesize", "fix", "explain", "all")
 # Settings that do not change what a run produces: they may differ when a run is resumed.
-RESUMABLE_KEYS = {"limit", "workers", "threads", "run_name", "results_dir", "restart", "lint"}
+RESUMABLE_KEYS = {"limit", "shard", "workers", "threads", "run_name", "results_dir", "restart", "lint"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -60,6 +65,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--edit-samples", type=int, default=2, help="lintseq checked: attempts per edit")
     parser.add_argument("--max-edits", type=int, default=24, help="lintseq checked: edits per program")
     parser.add_argument("--limit", type=int, default=None, help="only the first K problems")
+    parser.add_argument("--shard", type=_shard, default=None, metavar="I/K",
+                        help="only problems whose index is I modulo K (run K processes, then merge)")
     parser.add_argument("--seed", type=int, default=0, help="sample i uses seed + i")
     parser.add_argument("--workers", type=int, default=2, help="sandbox processes in parallel")
     parser.add_argument("--timeout", type=float, default=10.0, help="sandbox wall-clock seconds per program")
@@ -71,6 +78,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     parser.add_argument("--no-lint", dest="lint", action="store_false", help="skip lint metrics")
     parser.add_argument("--restart", action="store_true", help="discard this run's earlier results")
+
+
+def _shard(text: str) -> str:
+    index, _, count = text.partition("/")
+    if not (index.isdigit() and count.isdigit() and int(index) < int(count)):
+        raise argparse.ArgumentTypeError(f"--shard takes I/K with 0 <= I < K, not {text!r}")
+    return f"{int(index)}/{int(count)}"
+
+
+def in_shard(index: int, shard: str | None) -> bool:
+    if not shard:
+        return True
+    part, count = (int(x) for x in shard.split("/"))
+    return index % count == part
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -207,7 +228,8 @@ def run(args: argparse.Namespace) -> Path:
     try:
         for task in selected:
             _run_task(task, problems, fmt, generator, gen_settings, limits, args, result, out, linter)
-        result["finished"] = _now()
+        if all(p.task_id in result["tasks"][t]["problems"] for t in selected for p in problems):
+            result["finished"] = _now()  # not when only this process's shard is done
         result["template_source"] = generator.template_source or None
     finally:
         runtime.close()
@@ -279,7 +301,7 @@ def _run_task(task, problems, fmt, generator, gen_settings, limits, args, result
         record["prompt_example"] = tasks.example_prompt(task, problems[0], fmt, generator)
     done = record["problems"]
     for index, problem in enumerate(problems):
-        if problem.task_id in done:
+        if problem.task_id in done or not in_shard(index, getattr(args, "shard", None)):
             continue
         started = time.perf_counter()
         samples = [tasks.generate(task, problem, fmt, generator, gen_settings, args.seed + i)
@@ -331,6 +353,71 @@ def _run_task(task, problems, fmt, generator, gen_settings, limits, args, result
         _save(out, result)
     record["summary"] = metrics.summarize([p["samples"] for p in done.values()])
     _save(out, result)
+
+
+# -- merging shards ---------------------------------------------------------------------------------
+
+def merge(target: Path, others: list[Path]) -> dict:
+    """Add the problems of ``others`` (shards of the same run) to ``target``'s file, in HumanEval
+    order; refuses files made with other settings, model or data, or that disagree on a problem
+    both have (a shard may start as a copy of the target, to skip what the target has done)."""
+    from editseq.model.eval import metrics
+
+    result = json.loads(target.read_text(encoding="utf-8"))
+    for other_path in others:
+        other = json.loads(other_path.read_text(encoding="utf-8"))
+        mismatched = sorted(
+            key for key in set(result["settings"]) | set(other["settings"])
+            if key not in RESUMABLE_KEYS and result["settings"].get(key) != other["settings"].get(key))
+        mismatched += [what for what in ("model", "data") if result[what].get("sha256") != other[what].get("sha256")]
+        mismatched += ["adapter sha256"] * (result["model"].get("adapter_sha256")
+                                            != other["model"].get("adapter_sha256"))
+        if mismatched:
+            raise ValueError(f"{other_path} is not a shard of {target} ({', '.join(mismatched)} differ)")
+        for task, record in other["tasks"].items():
+            mine = result["tasks"].setdefault(task, {"problems": {}, "elapsed_s": 0.0, "summary": {}})
+            mine.setdefault("prompt_example", record.get("prompt_example"))
+            for task_id in set(mine["problems"]) & set(record["problems"]):
+                # seeded sampling is reproducible: a problem both files have must agree
+                if _codes(mine["problems"][task_id]) != _codes(record["problems"][task_id]):
+                    raise ValueError(f"{other_path} and {target} differ on {task} {task_id}")
+            record = {**record, "problems": {k: v for k, v in record["problems"].items()
+                                             if k not in mine["problems"]}}
+            record["elapsed_s"] = sum(p.get("gen_s", 0) + p.get("exec_s", 0) + p.get("lint_s", 0)
+                                      for p in record["problems"].values())
+            merged = {**mine["problems"], **record["problems"]}
+            mine["problems"] = dict(sorted(merged.items(), key=lambda item: _problem_number(item[0])))
+            mine["elapsed_s"] = round(mine["elapsed_s"] + record["elapsed_s"], 2)
+            mine["summary"] = metrics.summarize([p["samples"] for p in mine["problems"].values()])
+        result.setdefault("merged", []).append({"file": other_path.name, "run_name": other["run_name"],
+                                                "timing": other.get("timing", {})})
+    _save(target, result)
+    return result
+
+
+def _codes(problem: dict) -> list[str]:
+    return [sample["code"] for sample in problem["samples"]]
+
+
+def _problem_number(task_id: str) -> int:
+    tail = task_id.rsplit("/", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
+
+
+def merge_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="editseq eval-merge", description=merge.__doc__.split(";")[0])
+    parser.add_argument("target", type=Path, help="the result file that receives the problems")
+    parser.add_argument("others", type=Path, nargs="+", help="result files of the other shards")
+    args = parser.parse_args(argv)
+    try:
+        result = merge(args.target, args.others)
+    except (ValueError, OSError, KeyError) as exc:
+        raise SystemExit(f"editseq eval-merge: {exc}") from exc
+    for task, record in result["tasks"].items():
+        print(f"{task}: {len(record['problems'])} problems, pass@1 "
+              f"{_pct(record['summary']['pass_at_k'].get('1'))}", file=sys.stderr)
+    print(args.target)
+    return 0
 
 
 if __name__ == "__main__":

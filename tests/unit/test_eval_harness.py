@@ -168,3 +168,30 @@ def test_heldout_mbpp_problems_run_their_reference_and_reject_a_wrong_answer():
     wrong = "def add_two(a, b):\n    return a - b"
     assert not run_program(tasks.program_for(problem, wrong)).passed
     assert heldout.problem_for({**row, "test_list": ["assert other(1) == 1"]}) is None
+
+
+def test_sharded_runs_merge_into_the_one_process_result(fake_model, tmp_path):
+    whole = json.loads(run.run(args_for(fake_model, tmp_path, task="synthesize", decoding="plain",
+                                        run_name="whole")).read_text())
+    first = run.run(args_for(fake_model, tmp_path, task="synthesize", decoding="plain", run_name="part",
+                             shard="0/2"))
+    second = run.run(args_for(fake_model, tmp_path, task="synthesize", decoding="plain", run_name="part-1",
+                              shard="1/2"))
+    assert list(json.loads(first.read_text())["tasks"]["synthesize"]["problems"]) == ["Python/0"]
+    assert json.loads(first.read_text())["finished"] is None  # only its shard is done
+    merged = run.merge(first, [second])
+    problems = merged["tasks"]["synthesize"]["problems"]
+    assert list(problems) == list(whole["tasks"]["synthesize"]["problems"]) == ["Python/0", "Python/1"]
+    codes = [[s["code"] for s in p["samples"]] for p in problems.values()]
+    assert codes == [[s["code"] for s in p["samples"]] for p in whole["tasks"]["synthesize"]["problems"].values()]
+    assert merged["tasks"]["synthesize"]["summary"]["problems"] == 2
+    assert run.merge(first, [second])["tasks"] == merged["tasks"]  # what both have agrees: added once
+    tampered = json.loads(second.read_text())
+    tampered["tasks"]["synthesize"]["problems"]["Python/1"]["samples"][0]["code"] = "def other(): pass"
+    second.write_text(json.dumps(tampered))
+    with pytest.raises(ValueError, match="differ on synthesize Python/1"):
+        run.merge(first, [second])
+    other = run.run(args_for(fake_model, tmp_path, task="synthesize", decoding="plain", run_name="other",
+                             shard="1/2", max_tokens=99))
+    with pytest.raises(ValueError, match="max_tokens"):
+        run.merge(first, [other])
