@@ -136,7 +136,8 @@ def test_seeds_importing_beyond_the_stdlib_can_be_left_out(mined: Path) -> None:
     assert [i for i, _ in pool] == ["mined/m.join", "mined/m.scale", "mined/n.total"]
     stdlib = TeacherSettings(seed_imports="stdlib")
     assert [i for i, _ in usable_seeds(pool, stdlib)] == ["mined/m.join", "mined/m.scale"]
-    assert usable_seeds(pool, TeacherSettings()) == pool
+    assert usable_seeds(pool, TeacherSettings(seed_imports="any")) == pool
+    assert usable_seeds(pool, TeacherSettings()) == usable_seeds(pool, stdlib)  # the default
 
 
 def test_parse_reply_and_stop_condition() -> None:
@@ -163,7 +164,7 @@ def test_filter_keeps_the_good_pair_and_says_why_others_go(tmp_path: Path, mined
     assert good["removed_statements"] == 1  # the example print
     assert good["entry_point"] == "count_vowels"
     assert good["instruction"] == "Write a function `count_vowels(text)` that counts the vowels in a string."
-    assert records[1]["drop"].startswith("tests failed: AssertionError")
+    assert records[1]["drop"] == "tests failed: 0 of 2 asserts pass"
     assert "program" not in records[1]
     assert records[2]["drop"] == "solution does not parse: SyntaxError"
     assert records[3]["drop"] == "contaminated: HumanEvalPack entry point has_close_elements"
@@ -207,6 +208,34 @@ def test_filter_rejects_copies_and_non_stdlib_imports(checker: Checker, mined: P
     one_assert = reply("Add.", "def add(a, b):\n    return a + b", "assert add(1, 2) == 3")
     with pytest.raises(Drop, match="fewer than 2 asserts in the tests"):
         checker.check(request, Reply(one_assert), seed_program)
+
+
+def test_failing_asserts_are_dropped_while_enough_pass(checker: Checker, mined: Path) -> None:
+    request = build_request(0, 0, seed_pool(mined), TeacherSettings())
+    solution = "def digits(text):\n    return sum(c.isdigit() for c in text)"
+    wrong_one = reply("Count the digits with `digits(text)`.", solution,
+                      'assert digits("a1b2") == 2\nexpected = 0\nassert digits("") == expected\n'
+                      'assert digits("123 456") == 3\nassert digits("x9") == 1')
+    kept = checker.check(request, Reply(wrong_one), "def other():\n    return 1")
+    assert kept.tests == 'assert digits("a1b2") == 2\nexpected = 0\nassert digits("") == expected\nassert digits("x9") == 1'
+    assert kept.meta["asserts"] == 4 and kept.meta["asserts_kept"] == 3
+    raising = reply("Count the digits with `digits(text)`.", solution,
+                    'assert digits(None) == 0\nassert digits("1") == 1\nassert digits("12") == 5')
+    with pytest.raises(Drop, match="tests failed: 1 of 3 asserts pass"):  # fewer than 2 pass
+        checker.check(request, Reply(raising), "def other():\n    return 1")
+    two_wrong = reply("Count the digits with `digits(text)`.", solution,
+                      'assert digits("1") == 1\nassert digits("12") == 2\nassert digits("") == 0\n'
+                      'assert digits("12") == 0\nassert digits("123") == 0')
+    with pytest.raises(Drop, match="tests failed: 3 of 5 asserts pass"):  # two fail
+        checker.check(request, Reply(two_wrong), "def other():\n    return 1")
+
+
+def test_stdlib_names_without_their_import_are_imported(checker: Checker, mined: Path) -> None:
+    request = build_request(0, 0, seed_pool(mined), TeacherSettings())
+    product = reply("Write `product(xs)`.", "def product(xs: List[int]) -> int:\n    return reduce(lambda a, b: a * b, xs, 1)",
+                    "assert product([2, 3]) == 6\nassert product([]) == 1")
+    kept = checker.check(request, Reply(product), "def other():\n    return 1")
+    assert kept.program.split("\n")[:2] == ["from functools import reduce", "from typing import List"]
 
 
 def test_typing_names_without_their_import_are_imported(checker: Checker, mined: Path) -> None:
