@@ -25,6 +25,7 @@ on the base GGUF dequantised to float32 by transformers.
 from __future__ import annotations
 
 import argparse
+import ast
 import dataclasses
 import gzip
 import json
@@ -70,6 +71,7 @@ class TrainConfig:
     seq_len: int = 512  # tokens per packed row
     max_sample_tokens: int = 0  # drop longer training samples; 0: keep them, cut to seq_len
     repeat: str = ""  # "mbpp=3": rows of a source appear that many times per epoch (default 1)
+    imports: str = "any"  # "stdlib": train only on programs importing nothing beyond the stdlib
     init_adapter: str = ""  # PEFT adapter folder to start from (e.g. runs/v0/ckpt); same LoRA shape
     micro_batch: int = 1  # rows per forward pass
     grad_accum: int = 4  # forward passes per optimizer step
@@ -165,10 +167,16 @@ def load_samples(cfg: TrainConfig, tokenizer) -> tuple[list[Sample], list[Sample
     train, val = [], []
     programs: dict[bool, set[str]] = {False: set(), True: set()}
     eos = tokenizer.eos_token_id
-    dropped_long = 0
+    dropped_long = dropped_imports = 0
     repeats = parse_repeat(cfg.repeat)
+    if cfg.imports not in ("any", "stdlib"):
+        raise SystemExit(f"--imports must be 'any' or 'stdlib', not {cfg.imports!r}")
     for row in read_rows(cfg.shards):
         held_out = is_validation(row["id"], cfg.val_fraction)
+        # validation stays the same whatever is trained on, so runs' losses compare
+        if not held_out and cfg.imports == "stdlib" and not _stdlib_only(row.get("program", "")):
+            dropped_imports += 1
+            continue
         sample = encode(tokenizer, row["text"], eos)
         if not held_out and 0 < cfg.max_sample_tokens < len(sample.ids):
             dropped_long += 1  # cut, it would end mid-edit with no eos: teaches nothing useful
@@ -187,8 +195,25 @@ def load_samples(cfg: TrainConfig, tokenizer) -> tuple[list[Sample], list[Sample
         "train_tokens_trained": sum(sum(t != IGNORE for t in s.labels) for s in train),
         "cut_to_seq_len": sum(len(s.ids) > cfg.seq_len for s in train),
         "dropped_longer_than_max_sample_tokens": dropped_long,
+        "dropped_importing_beyond_stdlib": dropped_imports,
     }
     return train, val, counts
+
+
+def _stdlib_only(program: str) -> bool:
+    """True when ``program`` imports only standard-library modules (the HumanEval-like tasks
+    need nothing else, and a small model copies stray ``import torch`` lines into them)."""
+    try:
+        tree = ast.parse(program)
+    except (SyntaxError, ValueError):
+        return False
+    for node in ast.walk(tree):
+        names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                 else [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level
+                 else [])
+        if any(name.split(".")[0] not in sys.stdlib_module_names for name in names):
+            return False
+    return True
 
 
 def pack(samples: list[Sample], seq_len: int, rng: random.Random | None) -> list[list[int]]:

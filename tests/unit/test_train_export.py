@@ -173,6 +173,29 @@ def test_long_samples_are_dropped_and_a_run_can_start_from_an_adapter(tmp_path):
         torch.testing.assert_close(started[key], trained[key], atol=1e-6, rtol=1e-5)
 
 
+def test_stdlib_only_training_drops_programs_importing_other_packages(tmp_path):
+    data = tmp_path / "data"
+    rows = []
+    for p in range(40):
+        program = ("import numpy as np\n" if p % 2 else "import os.path\n") + f"x{p} = {p}"
+        rows.append({"id": f"toy/{p}", "source": "toy", "program": program,
+                     "text": render_sequence(f"Task {p}", [f"@@ -0,0 +1 @@\n+x{p} = {p}"])})
+    (data / "toy").mkdir(parents=True)
+    with gzip.open(data / "toy" / "shard-00000.jsonl.gz", "wt") as f:
+        f.writelines(json.dumps(r) + "\n" for r in rows)
+    cfg = config(tmp_path, data=str(data), val_fraction=0.2, max_val_rows=0)
+    cfg.shards = tr.find_shards(cfg.data)
+    train_any, val_any, counts_any = tr.load_samples(cfg, TOKENIZER)
+    cfg.imports = "stdlib"
+    train_std, val_std, counts = tr.load_samples(cfg, TOKENIZER)
+    assert counts_any["dropped_importing_beyond_stdlib"] == 0
+    assert counts["dropped_importing_beyond_stdlib"] == len(train_any) - len(train_std) > 0
+    assert counts["train_programs"] == counts_any["train_programs"] - counts["dropped_importing_beyond_stdlib"]
+    assert [s.ids for s in val_std] == [s.ids for s in val_any]  # validation is the same set
+    assert tr._stdlib_only("import os.path\nfrom collections import Counter\nfrom . import x")
+    assert not tr._stdlib_only("from torch.autograd import Variable")
+
+
 def test_export_writes_a_llama_cpp_lora_adapter(tmp_path):
     from peft import LoraConfig, get_peft_model
 
