@@ -169,8 +169,50 @@ def readme_block(table: list[dict]) -> str:
             f"| {row['task']} | {row['model']} | {row['format']} | {row['n']} | {row['temperature']:g} "
             f"| {problems} | {_pct(s['pass_at_k'].get('1'))} | {_pct(s['pass_at_k'].get('10'))} "
             f"| {_pct(row['common_pass_at_1'])} ({row['common']}) | {_pct(s['valid_python_share'])} |")
-    lines += ["", README_END]
+    lines += ["", shipped_summary(table), "", README_END]
     return "\n".join(lines)
+
+
+TINYCODELM = {"1": 12.8, "10": 20.6}  # TinyCodeLM-150M-LintSeqInstruct, HumanEval (LintSeq paper)
+
+
+def shipped_adapter_sha256() -> str | None:
+    from editseq.model.eval.run import sha256_file
+    from editseq.runtime import shipped_adapter_path
+
+    path = shipped_adapter_path()
+    return sha256_file(path) if path.is_file() else None
+
+
+def _best(rows_: list[dict]) -> dict | None:
+    """The row to quote: all problems first, then the most samples per problem."""
+    return max(rows_, key=lambda r: (r["problems"] >= TOTAL_PROBLEMS, r["n"], r["problems"]), default=None)
+
+
+def shipped_summary(table: list[dict], adapter_sha256: str | None = None) -> str:
+    """One generated sentence: the shipped model's HumanEval pass@1/pass@10 (its checked-decoding
+    synthesize run with the most samples), the base model's, and the gap to TinyCodeLM."""
+    sha = adapter_sha256 or shipped_adapter_sha256() or ""
+    synthesize = [r for r in table if r["task"] == "synthesize"]
+    shipped = _best([r for r in synthesize if sha and f"({sha[:8]})" in r["model"]
+                     and r["format"] == "lintseq (checked)"])
+    if shipped is None:
+        return "The shipped model has no HumanEval run yet."
+    base = _best([r for r in synthesize if r["model"] == MODEL_NAMES["base"]])
+
+    def scores(row: dict) -> str:
+        k = row["summary"]["pass_at_k"]
+        text = f"pass@1 **{_pct(k.get('1'))}**" + (f", pass@10 **{_pct(k.get('10'))}**" if k.get("10") is not None else "")
+        return f"{text} (n {row['n']}, T {row['temperature']:g}, {_problems_label(row)} problems)"
+
+    k = shipped["summary"]["pass_at_k"]
+    gaps = [f"{100 * k[key] - TINYCODELM[key]:+.1f} points at pass@{key}" for key in ("1", "10")
+            if k.get(key) is not None]
+    text = f"The shipped model ({shipped['model']}, {shipped['format']}): {scores(shipped)}"
+    if base is not None:
+        text += f"; the base model ({base['format']}): {scores(base)}"
+    return (text + f". Gap to TinyCodeLM-150M-LintSeqInstruct (12.8 pass@1, 20.6 pass@10, LintSeq "
+            f"paper): {', '.join(gaps)}.")
 
 
 FUNCTIONS_BEGIN = "<!-- eval-report:functions:begin -->"

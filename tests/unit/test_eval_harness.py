@@ -195,3 +195,19 @@ def test_sharded_runs_merge_into_the_one_process_result(fake_model, tmp_path):
                              shard="1/2", max_tokens=99))
     with pytest.raises(ValueError, match="max_tokens"):
         run.merge(first, [other])
+
+
+def test_readme_states_the_shipped_models_numbers_and_the_gap_to_tinycodelm():
+    def row(model, fmt, n, problems, p1, p10=None):
+        return {"task": "synthesize", "model": model, "format": fmt, "n": n, "temperature": 0.2 if n > 1 else 0.0,
+                "problems": problems, "summary": {"pass_at_k": {"1": p1, **({"10": p10} if p10 else {})}}}
+
+    shipped = "SmolLM2-135M-Instruct + editseq-lintseq-lora (abcdef12)"
+    table = [row(shipped, "lintseq (checked)", 1, 164, 0.043), row(shipped, "lintseq (checked)", 10, 164, 0.05, 0.12),
+             row(shipped, "lintseq (plain)", 10, 164, 0.09, 0.2), row("SmolLM2-135M-Instruct", "chat", 1, 164, 0.037),
+             row("SmolLM2-135M-Instruct + other (99999999)", "lintseq (checked)", 20, 164, 0.5, 0.6)]
+    text = report.shipped_summary(table, adapter_sha256="abcdef12" + "0" * 56)
+    assert "pass@1 **5.0**, pass@10 **12.0** (n 10, T 0.2, 164 problems)" in text
+    assert "the base model (chat): pass@1 **3.7** (n 1, T 0, 164 problems)" in text
+    assert text.endswith("-7.8 points at pass@1, -8.6 points at pass@10.")
+    assert report.shipped_summary(table, adapter_sha256="f" * 64) == "The shipped model has no HumanEval run yet."
