@@ -72,6 +72,7 @@ class GenConfig:
     seed: int = 0
     workers: int = 2  # processes, each with its own teacher; 0: in this process (tests)
     threads: int = 1  # llama.cpp threads per worker
+    batch: int = 4  # requests a worker's teacher writes side by side (editseq.model.batch_sampler)
     raw: Path = RAW_DIR
     mined: Path = MINED_DIR  # the seed pool: programs of the mined source's shards
     shard_size: int = 1000  # requests per shard
@@ -92,8 +93,10 @@ class LlamaTeacher:
         from editseq.runtime import ModelRuntime, ModelSpec
 
         self.settings = settings
+        self.threads = threads
         self.runtime = ModelRuntime(ModelSpec(teacher_path(), n_ctx=settings.n_ctx, n_threads=threads))
         self._formatter = None
+        self._sampler = None  # BatchSampler, made on the first complete_many
 
     def _format(self, user: str) -> str:
         if self._formatter is None:
@@ -138,13 +141,63 @@ class LlamaTeacher:
         return Reply(text, finish, tokens, generation.prompt_tokens, generation.reused_tokens,
                      round(time.perf_counter() - started, 3))
 
+    def complete_many(self, users: list[str], seeds: list[int]) -> list[Reply]:
+        """``complete`` for several requests written side by side (``BatchSampler``: other
+        numerics and sampler than ``complete``, so other replies for the same seeds)."""
+        from editseq.model.batch_sampler import BatchSampler
+
+        s = self.settings
+        prompts = [self._format(user) for user in users]
+        if self._sampler is None or self._sampler.slots < len(users):
+            if self._sampler is not None:
+                self._sampler.close()
+            # the shared prefix once, then each request's snippet and reply (and a continuation)
+            cells = s.n_ctx + len(users) * (s.n_ctx // 2)
+            self._sampler = BatchSampler(self.runtime._llama, len(users), cells, self.threads)
+        started = time.perf_counter()
+        first = self._sampler.generate(
+            prompts, max_tokens=s.max_tokens, seeds=seeds, temperature=s.temperature, top_p=s.top_p,
+            stop=CHAT_STOPS, done=lambda text: answer_complete(ASSISTANT_PREFIX + text))
+        texts = [ASSISTANT_PREFIX + r.text for r in first]
+        finishes = ["tests_closed" if r.finish == "done" else r.finish for r in first]
+        tokens = [r.generated_tokens for r in first]
+        # Ended their turn after the solution: go on from the tests' opening fence, together.
+        more = [i for i, r in enumerate(first)
+                if r.finish in ("eos", "stop") and needs_tests(texts[i]) and s.max_tokens > tokens[i]]
+        if more:
+            for i in more:
+                texts[i] = texts[i].rstrip() + TESTS_OPENER
+            continued = self._sampler.generate(
+                [prompts[i] + texts[i][len(ASSISTANT_PREFIX):] for i in more],
+                max_tokens=[s.max_tokens - tokens[i] for i in more], seeds=[seeds[i] for i in more],
+                temperature=s.temperature, top_p=s.top_p, stop=CHAT_STOPS + ("```",))
+            for i, reply in zip(more, continued):
+                texts[i] = texts[i] + reply.text.rstrip("\n") + "\n```"
+                tokens[i] += reply.generated_tokens
+                finishes[i] += "+tests"
+        seconds = round((time.perf_counter() - started) / len(users), 3)  # each request's share
+        return [Reply(texts[i], finishes[i], tokens[i], first[i].prompt_tokens, 0, seconds)
+                for i in range(len(users))]
+
 
 # -- one request ------------------------------------------------------------------------------
 
 
 def answer(request: Request, teacher, checker: Checker, seed_program: str) -> dict:
     """The record of one request: the reply, and the kept pair or the drop reason."""
-    reply = teacher.complete(request.user, request.sampling_seed)
+    return judge(request, teacher.complete(request.user, request.sampling_seed), checker, seed_program)
+
+
+def answer_group(group: list[tuple[Request, str]], teacher, checker: Checker) -> list[dict]:
+    """The records of requests the teacher writes side by side (one by one for a group of one,
+    or a teacher without ``complete_many``)."""
+    if len(group) == 1 or not hasattr(teacher, "complete_many"):
+        return [answer(request, teacher, checker, program) for request, program in group]
+    replies = teacher.complete_many([r.user for r, _ in group], [r.sampling_seed for r, _ in group])
+    return [judge(request, reply, checker, program) for (request, program), reply in zip(group, replies)]
+
+
+def judge(request: Request, reply: Reply, checker: Checker, seed_program: str) -> dict:
     started = time.perf_counter()
     record = {
         "id": request.id,
@@ -163,7 +216,8 @@ def answer(request: Request, teacher, checker: Checker, seed_program: str) -> di
         record["drop"] = str(exc)
     else:
         record.update(instruction=kept.instruction, program=kept.program, tests=kept.tests,
-                      entry_point=kept.entry_point, removed_statements=kept.removed_statements)
+                      entry_point=kept.entry_point, removed_statements=kept.removed_statements,
+                      asserts=kept.meta["asserts"], asserts_kept=kept.meta["asserts_kept"])
     record["timing"] = {"generate_s": reply.seconds, "prompt_tokens": reply.prompt_tokens,
                         "reused_tokens": reply.reused_tokens,
                         "check_s": round(time.perf_counter() - started, 3)}
@@ -182,9 +236,8 @@ def _init_worker(settings: TeacherSettings, threads: int) -> None:
     _WORKER["checker"] = Checker(settings, Linter(), Decontaminator())
 
 
-def _work(task: tuple[Request, str]) -> dict:
-    request, seed_program = task
-    return answer(request, _WORKER["teacher"], _WORKER["checker"], seed_program)
+def _work(group: list[tuple[Request, str]]) -> list[dict]:
+    return answer_group(group, _WORKER["teacher"], _WORKER["checker"])
 
 
 # -- seed pool and raw shards -----------------------------------------------------------------
@@ -275,6 +328,9 @@ def identity(config: GenConfig, pool: list[tuple[str, str]]) -> dict:
         "seed": config.seed,
         "seed_pool": {"programs": len(pool), "ids_sha256": pool_digest},
         "shard_size": config.shard_size,
+        "batch": config.batch,
+        "sampler": ("llama.cpp's, one request at a time" if config.batch == 1 else
+                    f"editseq.model.batch_sampler, {config.batch} requests side by side"),
     }
 
 
@@ -367,7 +423,10 @@ def run(config: GenConfig, teacher=None, checker: Checker | None = None) -> dict
     bar = _progress(len(todo))
     workers = None
     stopped = False
-    tasks = [(r, programs[r.seed_id]) for r in todo]
+    # Groups are fixed by request index (i // batch), so a resumed run writes the same groups.
+    groups: dict[int, list[tuple[Request, str]]] = {}
+    for r in todo:
+        groups.setdefault(r.index // config.batch, []).append((r, programs[r.seed_id]))
     try:
         if teacher is not None or config.workers == 0:
             if teacher is None or checker is None:
@@ -376,23 +435,24 @@ def run(config: GenConfig, teacher=None, checker: Checker | None = None) -> dict
 
                 teacher = teacher or LlamaTeacher(config.settings, config.threads)
                 checker = checker or Checker(config.settings, Linter(), Decontaminator())
-            results = (answer(r, teacher, checker, p) for r, p in tasks)
+            results = (answer_group(group, teacher, checker) for group in groups.values())
         else:
             context = multiprocessing.get_context("spawn")
             workers = context.Pool(config.workers, initializer=_init_worker,
                                    initargs=(config.settings, config.threads))
-            results = workers.imap(_work, tasks, chunksize=1)
-        for record in results:
-            pending.append(record)
-            answered += 1
-            kept += record["drop"] is None
-            log.debug("%s: %s", record["id"], record["drop"] or "kept")
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(kept=kept, refresh=False)
-            elif answered % 10 == 0:
-                log.info("%d/%d requests, %d kept", answered, len(todo), kept)
-            if len(pending) >= config.flush_every:
+            results = workers.imap(_work, list(groups.values()), chunksize=1)
+        for records in results:
+            for record in records:
+                pending.append(record)
+                answered += 1
+                kept += record["drop"] is None
+                log.debug("%s: %s", record["id"], record["drop"] or "kept")
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(kept=kept, refresh=False)
+                elif answered % 10 == 0:
+                    log.info("%d/%d requests, %d kept", answered, len(todo), kept)
+            if len(pending) >= config.flush_every:  # whole groups only: a torn member redoes whole groups
                 shards.append(pending)
                 pending = []
         if workers is not None:
@@ -440,6 +500,8 @@ def parse_args(argv: list[str] | None = None) -> GenConfig:
     parser.add_argument("--raw", type=Path, default=defaults.raw, help="output folder (default model/data/teacher-raw)")
     parser.add_argument("--mined", type=Path, default=defaults.mined, help="mined shards, the seed pool")
     parser.add_argument("--shard-size", type=int, default=defaults.shard_size, help="requests per shard")
+    parser.add_argument("--batch", type=int, default=defaults.batch,
+                        help="requests a worker writes side by side (1: one at a time; part of the run's identity)")
     parser.add_argument("--flush-every", type=int, default=defaults.flush_every, help="records per appended member")
     parser.add_argument("--temperature", type=float, default=TeacherSettings().temperature,
                         help="teacher sampling temperature (part of the run's identity)")
@@ -449,7 +511,10 @@ def parse_args(argv: list[str] | None = None) -> GenConfig:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    if args.batch < 1:
+        parser.error("--batch must be at least 1")
     return GenConfig(requests=args.requests, seed=args.seed, workers=args.workers, threads=args.threads,
+                     batch=args.batch,
                      raw=args.raw, mined=args.mined, shard_size=args.shard_size, flush_every=args.flush_every,
                      settings=TeacherSettings(temperature=args.temperature, seed_imports=args.seed_imports))
 

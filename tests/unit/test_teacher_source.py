@@ -113,9 +113,33 @@ def mined(tmp_path: Path) -> Path:
     return folder
 
 
-def generate(raw: Path, mined: Path, checker: Checker, requests: int, teacher_: ScriptedTeacher) -> dict:
-    config = GenConfig(requests=requests, workers=0, raw=raw, mined=mined, shard_size=3, flush_every=2)
+class BatchingTeacher(ScriptedTeacher):
+    """A scripted teacher that also answers requests side by side, noting the groups."""
+
+    def __init__(self, script: list[str]) -> None:
+        super().__init__(script)
+        self.groups: list[int] = []
+
+    def complete_many(self, users: list[str], seeds: list[int]) -> list[Reply]:
+        self.groups.append(len(users))
+        return [self.complete(user, seed) for user, seed in zip(users, seeds)]
+
+
+def generate(raw: Path, mined: Path, checker: Checker, requests: int, teacher_: ScriptedTeacher,
+             batch: int = 1) -> dict:
+    config = GenConfig(requests=requests, workers=0, raw=raw, mined=mined, shard_size=3, flush_every=2,
+                       batch=batch)
     return run(config, teacher=teacher_, checker=checker)
+
+
+def test_requests_are_answered_in_fixed_groups(tmp_path: Path, mined: Path, checker: Checker) -> None:
+    teacher_ = BatchingTeacher(SCRIPT)
+    summary = generate(tmp_path / "raw", mined, checker, 5, teacher_, batch=2)
+    assert teacher_.groups == [2, 2]  # requests 0-1 and 2-3 side by side; 4 alone, one at a time
+    records = list(RawShards(tmp_path / "raw", 3).records())
+    assert [r["index"] for r in records] == [0, 1, 2, 3, 4] and summary["kept"] == 2
+    manifest = json.loads((tmp_path / "raw" / "manifest.json").read_text())
+    assert manifest["batch"] == 2 and "batch_sampler" in manifest["sampler"]
 
 
 def test_requests_are_fixed_by_seed_and_index(mined: Path) -> None:

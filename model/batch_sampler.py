@@ -1,0 +1,240 @@
+"""Several prompts decoded together in one llama.cpp context: the teacher's batched sampler.
+
+On this CPU one decode step costs about as much for a few sequences as for one (each step reads
+all the weights once), so B replies written side by side finish sooner than B written one after
+another: 2.1x for 4 sequences of the 0.5B teacher on one busy thread (13.9 against 6.7 tok/s,
+``python -m editseq.model.batch_sampler --bench``). The prompts' longest common token prefix
+(the teacher's rules and worked example) is evaluated once, kept between calls, and shared by
+every sequence of the unified KV cache.
+
+Sampling is done here, in numpy, so that each sequence has its own seeded generator: temperature,
+then top-p over the ``TOP_CANDIDATES`` most likely tokens (the mass beyond them is negligible at
+the temperatures used), or argmax at temperature 0. A data tool: the server never imports it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+TOP_CANDIDATES = 256
+N_BATCH = 512
+
+
+@dataclass(frozen=True)
+class BatchReply:
+    text: str
+    finish: str  # "eos", "stop" (a stop string, cut off), "done" (``done(text)`` said so), "length"
+    prompt_tokens: int
+    generated_tokens: int
+
+
+class BatchSampler:
+    """Decodes up to ``slots`` prompts at once with the model of a loaded ``llama_cpp.Llama``
+    (its tokenizer too), in a context of its own with ``n_ctx`` cells shared by all sequences."""
+
+    def __init__(self, llama, slots: int, n_ctx: int, threads: int) -> None:
+        import llama_cpp
+
+        self._lib = llama_cpp
+        self._llama = llama
+        self.slots = slots
+        self.n_ctx = n_ctx
+        model = llama._model.model
+        self._vocab = llama_cpp.llama_model_get_vocab(model)
+        self._n_vocab = llama_cpp.llama_vocab_n_tokens(self._vocab)
+        params = llama_cpp.llama_context_default_params()
+        params.n_ctx, params.n_batch, params.n_ubatch = n_ctx, N_BATCH, N_BATCH
+        params.n_seq_max, params.kv_unified = slots, True
+        params.n_threads = params.n_threads_batch = threads
+        # as llama_cpp.Llama's context (flash attention off), so that logits match its own
+        params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
+        self._ctx = llama_cpp.llama_init_from_model(model, params)
+        if not self._ctx:
+            raise RuntimeError(f"llama.cpp could not create a context of {n_ctx} cells for {slots} sequences")
+        self._memory = llama_cpp.llama_get_memory(self._ctx)
+        self._batch = llama_cpp.llama_batch_init(N_BATCH, 0, 1)
+        self._cached: list[int] = []  # the prefix held by sequence 0 between calls
+
+    def close(self) -> None:
+        if self._ctx:
+            self._lib.llama_batch_free(self._batch)
+            self._lib.llama_free(self._ctx)
+            self._ctx = None
+
+    # -- llama.cpp calls ---------------------------------------------------------------------
+
+    def _decode(self, items: Sequence[tuple[int, int, int, bool]]) -> bool:
+        """Decode (token, position, sequence, want logits) items; False when the cache is full."""
+        batch = self._batch
+        batch.n_tokens = len(items)
+        for i, (token, pos, seq, logits) in enumerate(items):
+            batch.token[i], batch.pos[i], batch.n_seq_id[i] = token, pos, 1
+            batch.seq_id[i][0], batch.logits[i] = seq, int(logits)
+        return self._lib.llama_decode(self._ctx, batch) == 0
+
+    def _logits(self, index: int) -> np.ndarray:
+        pointer = self._lib.llama_get_logits_ith(self._ctx, index)
+        return np.ctypeslib.as_array(pointer, shape=(self._n_vocab,)).copy()
+
+    def _evaluate(self, tokens: list[int], start: int, seq: int) -> np.ndarray | None:
+        """Evaluate ``tokens`` at positions ``start``.. of ``seq``; the last one's logits."""
+        for offset in range(0, len(tokens), N_BATCH):
+            chunk = tokens[offset : offset + N_BATCH]
+            last = offset + len(chunk) == len(tokens)
+            items = [(t, start + offset + i, seq, last and i == len(chunk) - 1) for i, t in enumerate(chunk)]
+            if not self._decode(items):
+                return None
+        return self._logits((len(tokens) - 1) % N_BATCH) if tokens else None
+
+    def _piece(self, token: int) -> bytes:
+        buffer = ctypes.create_string_buffer(64)
+        n = self._lib.llama_token_to_piece(self._vocab, token, buffer, len(buffer), 0, False)
+        return buffer.raw[: max(n, 0)]
+
+    # -- sampling ------------------------------------------------------------------------------
+
+    @staticmethod
+    def sample(logits: np.ndarray, temperature: float, top_p: float, rng: np.random.Generator) -> int:
+        if temperature <= 0:
+            return int(logits.argmax())
+        top = np.argpartition(logits, -TOP_CANDIDATES)[-TOP_CANDIDATES:]
+        scores = logits[top] / temperature
+        order = np.argsort(-scores)
+        top, scores = top[order], scores[order]
+        probs = np.exp(scores - scores[0])
+        probs /= probs.sum()
+        keep = int(np.searchsorted(np.cumsum(probs), top_p)) + 1  # the smallest set reaching top_p
+        probs = probs[:keep] / probs[:keep].sum()
+        return int(top[rng.choice(keep, p=probs)])
+
+    # -- generation ----------------------------------------------------------------------------
+
+    def generate(
+        self,
+        prompts: Sequence[str],
+        *,
+        max_tokens: int | Sequence[int],
+        seeds: Sequence[int],
+        temperature: float = 0.7,
+        top_p: float = 0.95,
+        stop: tuple[str, ...] = (),
+        done: Callable[[str], bool] | None = None,
+    ) -> list[BatchReply]:
+        """One reply per prompt (at most ``slots`` prompts), each sampled with its own seed and
+        ``max_tokens`` (one for all, or one each)."""
+        limits = [max_tokens] * len(prompts) if isinstance(max_tokens, int) else list(max_tokens)
+        if not 0 < len(prompts) <= self.slots or len(seeds) != len(prompts) or len(limits) != len(prompts):
+            raise ValueError(f"give 1 to {self.slots} prompts, and one seed each")
+        lib = self._lib
+        tokens = [self._llama.tokenize(p.encode("utf-8"), add_bos=False, special=True) for p in prompts]
+        shared = _common_prefix_length(tokens)
+        shared = min(shared, min(len(t) for t in tokens) - 1)  # every sequence evaluates a token of its own
+        if sum(len(t) for t in tokens) - (len(tokens) - 1) * shared + sum(limits) > self.n_ctx:
+            raise ValueError(f"{len(prompts)} prompts and {sum(limits)} tokens to write exceed {self.n_ctx} cells")
+        kept = _common_prefix_length([self._cached, tokens[0][:shared]])
+        for seq in range(self.slots):
+            lib.llama_memory_seq_rm(self._memory, seq, kept if seq == 0 else 0, -1)
+        if shared > kept:
+            self._evaluate(tokens[0][kept:shared], kept, 0)
+        self._cached = tokens[0][:shared]
+        for seq in range(1, len(prompts)):
+            lib.llama_memory_seq_cp(self._memory, 0, seq, -1, -1)
+
+        rngs = [np.random.default_rng(seed) for seed in seeds]
+        pieces: list[bytearray] = [bytearray() for _ in prompts]
+        finish = ["length"] * len(prompts)
+        texts = [""] * len(prompts)
+        counts = [0] * len(prompts)
+        positions = [len(t) for t in tokens]
+        next_token: dict[int, int] = {}
+        for seq, prompt_tokens in enumerate(tokens):
+            logits = self._evaluate(prompt_tokens[shared:], shared, seq)
+            if logits is None:
+                finish[seq] = "length"  # no room in the cache
+                continue
+            next_token[seq] = self.sample(logits, temperature, top_p, rngs[seq])
+        while next_token:
+            for seq in list(next_token):
+                token = next_token[seq]
+                if lib.llama_vocab_is_eog(self._vocab, token):
+                    finish[seq] = "eos"
+                    del next_token[seq]
+                    continue
+                pieces[seq] += self._piece(token)
+                counts[seq] += 1
+                texts[seq] = pieces[seq].decode("utf-8", "replace")
+                cut = _stop_at(texts[seq], stop)
+                if cut is not None:
+                    texts[seq], finish[seq] = texts[seq][:cut], "stop"
+                elif done is not None and done(texts[seq]):
+                    finish[seq] = "done"
+                elif counts[seq] >= limits[seq]:
+                    finish[seq] = "length"
+                else:
+                    continue
+                del next_token[seq]
+            if not next_token:
+                break
+            active = list(next_token)
+            if not self._decode([(next_token[s], positions[s], s, True) for s in active]):
+                break  # the cache is full: what was written so far stands, as "length"
+            for index, seq in enumerate(active):
+                positions[seq] += 1
+                next_token[seq] = self.sample(self._logits(index), temperature, top_p, rngs[seq])
+        return [BatchReply(texts[i].replace("\ufffd", ""), finish[i], len(tokens[i]), counts[i])
+                for i in range(len(prompts))]
+
+
+def _common_prefix_length(sequences: Sequence[Sequence[int]]) -> int:
+    if not sequences:
+        return 0
+    length = min(len(s) for s in sequences)
+    for i in range(length):
+        if any(s[i] != sequences[0][i] for s in sequences[1:]):
+            return i
+    return length
+
+
+def _stop_at(text: str, stop: tuple[str, ...]) -> int | None:
+    found = [text.find(s) for s in stop if s and s in text]
+    return min(found) if found else None
+
+
+def bench(path: str, threads: int, tokens: int) -> None:
+    """Tokens per second of one sequence against 2, 4 and 8 side by side, after a teacher-like
+    prompt whose shared prefix is already cached (as in a teacher run)."""
+    from editseq.model.sources.teacher_pairs import EXAMPLE_SNIPPET, PROMPT
+    from llama_cpp import Llama
+
+    llama = Llama(model_path=path, n_ctx=512, n_threads=threads, verbose=False)
+    prompt = PROMPT.replace("{snippet}", EXAMPLE_SNIPPET)
+    for slots in (1, 2, 4, 8):
+        sampler = BatchSampler(llama, slots, n_ctx=4096, threads=threads)
+        prompts = [prompt + f"\n# {i}\n" for i in range(slots)]
+        sampler.generate(prompts, max_tokens=1, seeds=list(range(slots)))  # caches the shared prefix
+        started = time.perf_counter()
+        replies = sampler.generate(prompts, max_tokens=tokens, seeds=list(range(slots)), temperature=0.7)
+        seconds = time.perf_counter() - started
+        generated = sum(r.generated_tokens for r in replies)
+        print(f"{slots} sequences: {generated} tokens in {seconds:.1f} s = {generated / seconds:.1f} tok/s")
+        sampler.close()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=bench.__doc__)
+    parser.add_argument("--bench", action="store_true", required=True)
+    parser.add_argument("--model", default=None, help="GGUF (default: the teacher)")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--tokens", type=int, default=64)
+    args = parser.parse_args()
+    if args.model is None:
+        from editseq.model.teacher import teacher_path
+
+        args.model = str(teacher_path())
+    bench(args.model, args.threads, args.tokens)
