@@ -93,9 +93,13 @@ class BatchSampler:
         return self._logits((len(tokens) - 1) % N_BATCH) if tokens else None
 
     def _piece(self, token: int) -> bytes:
-        buffer = ctypes.create_string_buffer(64)
-        n = self._lib.llama_token_to_piece(self._vocab, token, buffer, len(buffer), 0, False)
-        return buffer.raw[: max(n, 0)]
+        size = 64
+        while True:
+            buffer = ctypes.create_string_buffer(size)
+            n = self._lib.llama_token_to_piece(self._vocab, token, buffer, size, 0, False)
+            if n >= 0:
+                return buffer.raw[:n]
+            size = -n  # the piece needs this many bytes
 
     # -- sampling ------------------------------------------------------------------------------
 
@@ -109,7 +113,7 @@ class BatchSampler:
         top, scores = top[order], scores[order]
         probs = np.exp(scores - scores[0])
         probs /= probs.sum()
-        keep = int(np.searchsorted(np.cumsum(probs), top_p)) + 1  # the smallest set reaching top_p
+        keep = min(len(probs), int(np.searchsorted(np.cumsum(probs), top_p)) + 1)  # the smallest set reaching top_p
         probs = probs[:keep] / probs[:keep].sum()
         return int(top[rng.choice(keep, p=probs)])
 
@@ -140,8 +144,9 @@ class BatchSampler:
         kept = _common_prefix_length([self._cached, tokens[0][:shared]])
         for seq in range(self.slots):
             lib.llama_memory_seq_rm(self._memory, seq, kept if seq == 0 else 0, -1)
-        if shared > kept:
-            self._evaluate(tokens[0][kept:shared], kept, 0)
+        self._cached = []
+        if shared > kept and self._evaluate(tokens[0][kept:shared], kept, 0) is None:
+            raise ValueError(f"the shared prefix of {shared} tokens does not fit in {self.n_ctx} cells")
         self._cached = tokens[0][:shared]
         for seq in range(1, len(prompts)):
             lib.llama_memory_seq_cp(self._memory, 0, seq, -1, -1)
