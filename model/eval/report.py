@@ -56,7 +56,8 @@ def _pct(value) -> str:
     return "-" if value is None else f"{100 * value:.1f}"
 
 
-MODEL_NAMES = {"base": "SmolLM2-135M-Instruct", "teacher": "Qwen2.5-Coder-0.5B-Instruct"}
+MODEL_NAMES = {"base": "SmolLM2-135M-Instruct", "default": "SmolLM2-135M-Instruct",
+               "teacher": "Qwen2.5-Coder-0.5B-Instruct"}
 
 
 def _model_name(result: dict) -> str:

@@ -391,8 +391,21 @@ def merge(target: Path, others: list[Path]) -> dict:
             mine["summary"] = metrics.summarize([p["samples"] for p in mine["problems"].values()])
         result.setdefault("merged", []).append({"file": other_path.name, "run_name": other["run_name"],
                                                 "timing": other.get("timing", {})})
+    expected = _expected_problems(result)
+    if expected and all(len(record["problems"]) >= expected for record in result["tasks"].values()):
+        result["finished"] = _now()  # the shards together cover the run
     _save(target, result)
     return result
+
+
+def _expected_problems(result: dict) -> int | None:
+    """How many problems the run covers: its --limit, else the data file's rows (if readable)."""
+    limit = result["settings"].get("limit")
+    try:
+        rows = sum(1 for line in Path(result["data"]["path"]).open(encoding="utf-8") if line.strip())
+    except OSError:
+        return limit
+    return min(limit, rows) if limit else rows
 
 
 def _codes(problem: dict) -> list[str]:

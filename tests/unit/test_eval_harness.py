@@ -180,6 +180,7 @@ def test_sharded_runs_merge_into_the_one_process_result(fake_model, tmp_path):
     assert list(json.loads(first.read_text())["tasks"]["synthesize"]["problems"]) == ["Python/0"]
     assert json.loads(first.read_text())["finished"] is None  # only its shard is done
     merged = run.merge(first, [second])
+    assert merged["finished"]  # the two shards cover the run's 2 problems
     problems = merged["tasks"]["synthesize"]["problems"]
     assert list(problems) == list(whole["tasks"]["synthesize"]["problems"]) == ["Python/0", "Python/1"]
     codes = [[s["code"] for s in p["samples"]] for p in problems.values()]
