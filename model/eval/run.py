@@ -250,13 +250,7 @@ def _pct(value) -> str:
 def _load_or_start(out: Path, restart: bool, settings: dict, model_info: dict, data_info: dict) -> dict:
     if out.exists() and not restart:
         previous = json.loads(out.read_text(encoding="utf-8"))
-        mismatched = sorted(
-            key for key in set(settings) | set(previous.get("settings", {}))
-            if key not in RESUMABLE_KEYS and settings.get(key) != previous["settings"].get(key))
-        if previous.get("model", {}).get("sha256") != model_info["sha256"]:
-            mismatched.append("model sha256")
-        if previous.get("data", {}).get("sha256") != data_info["sha256"]:
-            mismatched.append("data sha256")
+        mismatched = differences(previous, {"settings": settings, "model": model_info, "data": data_info})
         if mismatched:
             raise ValueError(f"{out} was made with other settings ({', '.join(mismatched)}); "
                              "fix: choose another --run-name, or --restart to replace it")
@@ -269,6 +263,19 @@ def _load_or_start(out: Path, restart: bool, settings: dict, model_info: dict, d
         "settings": settings, "environment": environment(), "started": _now(), "updated": None,
         "finished": None, "timing": {}, "tasks": {},
     }
+
+
+def differences(one: dict, other: dict) -> list[str]:
+    """What makes two result files two different runs: output-shaping settings (all but
+    ``RESUMABLE_KEYS``), and the model, adapter and data files' sha256."""
+    settings, others = one.get("settings", {}), other.get("settings", {})
+    found = sorted(key for key in set(settings) | set(others)
+                   if key not in RESUMABLE_KEYS and settings.get(key) != others.get(key))
+    for part, key, label in (("model", "sha256", "model sha256"), ("model", "adapter_sha256", "adapter sha256"),
+                             ("data", "sha256", "data sha256")):
+        if one.get(part, {}).get(key) != other.get(part, {}).get(key):
+            found.append(label)
+    return found
 
 
 def _linter():
@@ -366,12 +373,7 @@ def merge(target: Path, others: list[Path]) -> dict:
     result = json.loads(target.read_text(encoding="utf-8"))
     for other_path in others:
         other = json.loads(other_path.read_text(encoding="utf-8"))
-        mismatched = sorted(
-            key for key in set(result["settings"]) | set(other["settings"])
-            if key not in RESUMABLE_KEYS and result["settings"].get(key) != other["settings"].get(key))
-        mismatched += [what for what in ("model", "data") if result[what].get("sha256") != other[what].get("sha256")]
-        mismatched += ["adapter sha256"] * (result["model"].get("adapter_sha256")
-                                            != other["model"].get("adapter_sha256"))
+        mismatched = differences(result, other)
         if mismatched:
             raise ValueError(f"{other_path} is not a shard of {target} ({', '.join(mismatched)} differ)")
         for task, record in other["tasks"].items():
