@@ -25,7 +25,6 @@ on the base GGUF dequantised to float32 by transformers.
 from __future__ import annotations
 
 import argparse
-import ast
 import dataclasses
 import gzip
 import json
@@ -44,6 +43,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from editseq.editformat import DIFF_SEP
+from editseq.model.sources import imported_modules_of
 from editseq.model.split import VAL_FRACTION, is_validation
 from editseq.runtime import base_model_path
 
@@ -202,18 +202,9 @@ def load_samples(cfg: TrainConfig, tokenizer) -> tuple[list[Sample], list[Sample
 
 def _stdlib_only(program: str) -> bool:
     """True when ``program`` imports only standard-library modules (the HumanEval-like tasks
-    need nothing else, and a small model copies stray ``import torch`` lines into them)."""
-    try:
-        tree = ast.parse(program)
-    except (SyntaxError, ValueError):
-        return False
-    for node in ast.walk(tree):
-        names = ([a.name for a in node.names] if isinstance(node, ast.Import)
-                 else [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level
-                 else [])
-        if any(name.split(".")[0] not in sys.stdlib_module_names for name in names):
-            return False
-    return True
+    need nothing else, and a small model copies stray ``import torch`` lines into them); False
+    when it does not parse."""
+    return imported_modules_of(program) <= sys.stdlib_module_names
 
 
 def pack(samples: list[Sample], seq_len: int, rng: random.Random | None) -> list[list[int]]:

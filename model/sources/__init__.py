@@ -52,6 +52,25 @@ class Program:
         return cls(**row)
 
 
+def imported_modules(tree: ast.Module) -> set[str]:
+    """Top-level names of the modules ``tree`` imports (absolute imports only)."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def imported_modules_of(program: str) -> set[str]:
+    """``imported_modules`` of a program's text; ``{"?"}`` when it does not parse."""
+    try:
+        return imported_modules(ast.parse(program))
+    except (SyntaxError, ValueError):
+        return {"?"}
+
+
 def normalise_program(text: str) -> tuple[str | None, str | None]:
     """The normalised program, or ``(None, reason)`` when it cannot be normalised faithfully.
 

@@ -27,7 +27,7 @@ import typing
 import warnings
 from dataclasses import asdict, dataclass, field
 
-from editseq.model.sources import Program, normalise_program
+from editseq.model.sources import Program, imported_modules, imported_modules_of, normalise_program
 from editseq.model.sources.decontaminate import function_key
 
 PROMPT_VERSION = 5  # 5: the same prompt as 4; stdlib seed pool, asserts judged one by one
@@ -133,13 +133,6 @@ class Reply:
     seconds: float = 0.0
 
 
-def imported_modules_of(program: str) -> set[str]:
-    try:
-        return _imported_modules(ast.parse(program))
-    except (SyntaxError, ValueError):
-        return {"?"}
-
-
 def usable_seeds(pool: list[tuple[str, str]], settings: TeacherSettings) -> list[tuple[str, str]]:
     """The pool requests draw from: with ``seed_imports="stdlib"``, the programs whose imports
     are all standard library (snippets of torch or sympy code lure the teacher into importing
@@ -231,16 +224,18 @@ _TEST_NODES = (ast.Import, ast.ImportFrom, ast.Assert, ast.Assign)
 def _keep_nodes(code: str, tree: ast.Module, allowed: tuple) -> tuple[str, int]:
     """``code`` without its top-level statements of other kinds (example calls, prints, a main
     guard, asserts inside the solution), and how many were removed."""
-    lines = code.split("\n")
+    others = [node for node in tree.body if not isinstance(node, allowed)]
+    return _without_nodes(code, others), len(others)
+
+
+def _without_nodes(code: str, nodes: list[ast.stmt]) -> str:
+    """``code`` without the lines of ``nodes`` (top-level statements of its tree, decorators
+    included)."""
     drop: set[int] = set()
-    removed = 0
-    for node in tree.body:
-        if isinstance(node, allowed):
-            continue
-        removed += 1
+    for node in nodes:
         first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
         drop.update(range(first - 1, node.end_lineno))
-    return "\n".join(line for row, line in enumerate(lines) if row not in drop), removed
+    return "\n".join(line for row, line in enumerate(code.split("\n")) if row not in drop)
 
 
 def _signature(node: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
@@ -289,7 +284,7 @@ class Checker:
             raise Drop("solution defines no function")
         if len(program.split("\n")) > self.settings.max_solution_lines:
             raise Drop(f"solution over {self.settings.max_solution_lines} lines")
-        for module in _imported_modules(tree):
+        for module in imported_modules(tree):
             if module not in sys.stdlib_module_names:
                 raise Drop(f"imports outside the standard library: {module}")
         if "<|diff|>" in program or "<|diff|>" in parsed.problem:
@@ -306,7 +301,7 @@ class Checker:
         entry = next((f for f in functions if f.name in called), None)
         if entry is None:
             raise Drop("no assert calls a solution function")
-        for module in _imported_modules(test_tree):
+        for module in imported_modules(test_tree):
             if module not in sys.stdlib_module_names:
                 raise Drop(f"imports outside the standard library: {module}")
 
@@ -406,21 +401,8 @@ def _assert_verdicts(stdout: str) -> list[bool] | None:
 
 
 def _without_failing_asserts(tests: str, tree: ast.Module, verdicts: list[bool]) -> str:
-    lines = tests.split("\n")
     asserts = [node for node in tree.body if isinstance(node, ast.Assert)]
-    drop = {row for node, ok in zip(asserts, verdicts) if not ok
-            for row in range(node.lineno - 1, node.end_lineno)}
-    return "\n".join(line for row, line in enumerate(lines) if row not in drop)
-
-
-def _imported_modules(tree: ast.Module) -> set[str]:
-    found = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            found.add(node.module.split(".")[0])
-    return found
+    return _without_nodes(tests, [node for node, ok in zip(asserts, verdicts) if not ok])
 
 
 def _copies(program: str, seed_program: str, ratio: float) -> bool:
