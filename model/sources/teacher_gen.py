@@ -129,14 +129,13 @@ class LlamaTeacher:
         text, tokens = ASSISTANT_PREFIX + generation.text, generation.generated_tokens
         finish = "tests_closed" if generation.finish == "cancelled" else generation.finish
         budget = s.max_tokens - tokens
-        if finish in ("eos", "stop") and needs_tests(text) and budget > 0:
-            # Ended its turn after the solution: go on from the tests' opening fence.
-            text = text.rstrip() + TESTS_OPENER
+        if _wants_tests(finish, text, budget):
+            text = _open_tests(text)
             more = self.runtime.generate(
                 prompt + text[len(ASSISTANT_PREFIX):], max_tokens=budget, temperature=s.temperature,
-                top_p=s.top_p, stop=CHAT_STOPS + ("```",), seed=seed,
+                top_p=s.top_p, stop=TESTS_STOPS, seed=seed,
             )
-            text, tokens = text + more.text.rstrip("\n") + "\n```", tokens + more.generated_tokens
+            text, tokens = _close_tests(text, more.text), tokens + more.generated_tokens
             finish += "+tests"
         return Reply(text, finish, tokens, generation.prompt_tokens, generation.reused_tokens,
                      round(time.perf_counter() - started, 3))
@@ -161,23 +160,37 @@ class LlamaTeacher:
         texts = [ASSISTANT_PREFIX + r.text for r in first]
         finishes = ["tests_closed" if r.finish == "done" else r.finish for r in first]
         tokens = [r.generated_tokens for r in first]
-        # Ended their turn after the solution: go on from the tests' opening fence, together.
-        more = [i for i, r in enumerate(first)
-                if r.finish in ("eos", "stop") and needs_tests(texts[i]) and s.max_tokens > tokens[i]]
-        if more:
+        more = [i for i, r in enumerate(first) if _wants_tests(r.finish, texts[i], s.max_tokens - tokens[i])]
+        if more:  # continued together
             for i in more:
-                texts[i] = texts[i].rstrip() + TESTS_OPENER
+                texts[i] = _open_tests(texts[i])
             continued = self._sampler.generate(
                 [prompts[i] + texts[i][len(ASSISTANT_PREFIX):] for i in more],
                 max_tokens=[s.max_tokens - tokens[i] for i in more], seeds=[seeds[i] for i in more],
-                temperature=s.temperature, top_p=s.top_p, stop=CHAT_STOPS + ("```",))
+                temperature=s.temperature, top_p=s.top_p, stop=TESTS_STOPS)
             for i, reply in zip(more, continued):
-                texts[i] = texts[i] + reply.text.rstrip("\n") + "\n```"
+                texts[i] = _close_tests(texts[i], reply.text)
                 tokens[i] += reply.generated_tokens
                 finishes[i] += "+tests"
         seconds = round((time.perf_counter() - started) / len(users), 3)  # each request's share
         return [Reply(texts[i], finishes[i], tokens[i], first[i].prompt_tokens, 0, seconds)
                 for i in range(len(users))]
+
+
+TESTS_STOPS = CHAT_STOPS + ("```",)
+
+
+def _wants_tests(finish: str, text: str, budget: int) -> bool:
+    """An answer that ended its turn after the solution goes on from the tests' opening fence."""
+    return finish in ("eos", "stop") and needs_tests(text) and budget > 0
+
+
+def _open_tests(text: str) -> str:
+    return text.rstrip() + TESTS_OPENER
+
+
+def _close_tests(text: str, continuation: str) -> str:
+    return text + continuation.rstrip("\n") + "\n```"
 
 
 # -- one request ------------------------------------------------------------------------------
