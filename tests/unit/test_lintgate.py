@@ -46,7 +46,8 @@ def test_gate_time_limit_kills_and_recovers():
         gate.start()
         result = gate.check("x = 1\n" * 2000)
         assert not result.ok and "timed out" in result.failure
-        assert not gate.judge("a = 1\n", "b = 2\n").offered
+        # as large as the check above: a tiny file can be linted within the 1 ms limit
+        assert not gate.judge("a = 1\n" * 2000, "b = 2\n" * 2000).offered
         gate.timeout_s = 20
         assert gate.check("z = 3\n").ok  # a fresh worker serves the next check
     finally:
