@@ -2,8 +2,8 @@
 
 On this CPU one decode step costs about as much for a few sequences as for one (each step reads
 all the weights once), so B replies written side by side finish sooner than B written one after
-another: 2.1x for 4 sequences of the 0.5B teacher on one busy thread (13.9 against 6.7 tok/s,
-``python -m editseq.model.batch_sampler --bench``). The prompts' longest common token prefix
+another: 1.6-1.7x for 2-8 sequences of the 0.5B teacher on one busy thread (5.5 tok/s alone,
+9.0-9.5 side by side, ``python -m editseq.model.batch_sampler --bench``, 2026-11-22). The prompts' longest common token prefix
 (the teacher's rules and worked example) is evaluated once, kept between calls, and shared by
 every sequence of the unified KV cache.
 
