@@ -65,7 +65,9 @@ class Config:
     out: Path = DATA_DIR
     shard_size: int = 500  # programs per shard
     include_copyleft: bool = False  # mined: also GPL/LGPL/MPL-licensed distributions
-    teacher_raw: Path = DATA_DIR / "teacher-raw"  # teacher: the pairs teacher_gen wrote
+    # teacher: the folders of pairs teacher_gen wrote (one per prompt version); None: every
+    # model/data/teacher-raw* folder
+    teacher_raw: tuple[Path, ...] | None = None
     time_budget_s: float = 300.0  # per program; then it is dropped
     max_tasks_per_child: int = 200  # recycle workers so astroid's caches cannot grow unbounded
 
@@ -286,7 +288,8 @@ def load_source(config: Config) -> Loaded:
         from editseq.model.sources import teacher
 
         skipped: dict[str, int] = {}
-        programs = list(teacher.load(config.teacher_raw, skipped))
+        raw = config.teacher_raw or tuple(sorted(p for p in DATA_DIR.glob("teacher-raw*") if p.is_dir()))
+        programs = list(teacher.load(raw, skipped))
         loaded.loader_skipped = dict(sorted(skipped.items(), key=lambda kv: -kv[1]))
     else:
         raise ValueError(f"unknown source {config.source!r}")
@@ -528,8 +531,8 @@ def parse_args(argv: list[str] | None = None) -> Config:
     parser.add_argument("--out", type=Path, default=defaults.out, help="data folder (default model/data)")
     parser.add_argument("--shard-size", type=int, default=defaults.shard_size, help="programs per shard")
     parser.add_argument("--include-copyleft", action="store_true", help="mined: also GPL/LGPL/MPL code")
-    parser.add_argument("--teacher-raw", type=Path, default=defaults.teacher_raw,
-                        help="teacher: folder of teacher_gen's pairs (default model/data/teacher-raw)")
+    parser.add_argument("--teacher-raw", type=Path, nargs="+", default=defaults.teacher_raw,
+                        help="teacher: folders of teacher_gen's pairs (default: every model/data/teacher-raw*)")
     parser.add_argument("--time-budget", type=float, default=defaults.time_budget_s, help="seconds per program")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
@@ -542,7 +545,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
         source=args.source, limit=args.limit, sequences=args.sequences, continues=args.continues,
         seed=args.seed, workers=args.workers, out=args.out, shard_size=args.shard_size,
         include_copyleft=args.include_copyleft, time_budget_s=args.time_budget,
-        teacher_raw=args.teacher_raw,
+        teacher_raw=tuple(args.teacher_raw) if args.teacher_raw else None,
     )
 
 

@@ -1,7 +1,8 @@
 """Pairs written by the teacher model, as instruction+program records (stage 2 input).
 
-Reads the records ``teacher_gen`` wrote under ``model/data/teacher-raw`` and yields the kept ones
-in id order (request order), keeping the first of any solutions with the same normalised AST
+Reads the records ``teacher_gen`` wrote under ``model/data/teacher-raw*`` (one folder per prompt
+version; request ids must not repeat across them, so each run has its own ``--seed``) and yields
+the kept ones in id order (request order), keeping the first of any solutions with the same normalised AST
 (``teacher_pairs.dedupe_key``) or the same instruction. The instruction is the teacher's problem
 statement (with the function's signature appended when the statement does not name it); the
 program is its solution, normalised, without tests. The teacher, Qwen2.5-Coder-0.5B-Instruct, is
@@ -37,12 +38,20 @@ def unique_kept(records: list[dict]) -> tuple[list[dict], dict[str, str]]:
     return unique, duplicates
 
 
-def load(raw: Path | str, skipped: dict | None = None) -> Iterator[Program]:
-    """The unique kept pairs under ``raw``; ``skipped`` (when given) gets counts of what was not
-    used: the generation drop reasons and duplicates."""
+def load(raw: Path | str | tuple[Path | str, ...], skipped: dict | None = None) -> Iterator[Program]:
+    """The unique kept pairs under ``raw`` (a folder, or several); ``skipped`` (when given) gets
+    counts of what was not used: the generation drop reasons and duplicates."""
     from editseq.model.sources.teacher_gen import RawShards
 
-    records = list(RawShards(Path(raw), shard_size=1).records())
+    folders = [Path(raw)] if isinstance(raw, (str, Path)) else [Path(f) for f in raw]
+    records, origin = [], {}
+    for folder in folders:
+        for record in RawShards(folder, shard_size=1).records():
+            if record["id"] in origin:
+                raise ValueError(f"{record['id']} is in both {origin[record['id']]} and {folder}: "
+                                 "give each teacher_gen run its own --seed")
+            origin[record["id"]] = folder
+            records.append(record)
     unique, duplicates = unique_kept(records)
     if skipped is not None:
         for record in records:

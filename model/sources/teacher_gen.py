@@ -45,6 +45,7 @@ from editseq.model.sources.teacher_pairs import (
     EXAMPLE_ANSWER,
     EXAMPLE_SNIPPET,
     PROMPT,
+    PROMPT_VERSION,
     TESTS_OPENER,
     Checker,
     Drop,
@@ -55,13 +56,14 @@ from editseq.model.sources.teacher_pairs import (
     build_request,
     messages,
     needs_tests,
+    too_many_asserts,
     usable_seeds,
 )
 
 log = logging.getLogger("editseq.model.sources.teacher_gen")
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
-RAW_DIR = DATA_DIR / "teacher-raw"
+RAW_DIR = DATA_DIR / f"teacher-raw-v{PROMPT_VERSION}"  # v5's run is in teacher-raw (seed 0)
 MINED_DIR = DATA_DIR / "mined"
 CHAT_STOPS = ("<|im_end|>", "<|endoftext|>")
 
@@ -69,7 +71,7 @@ CHAT_STOPS = ("<|im_end|>", "<|endoftext|>")
 @dataclass
 class GenConfig:
     requests: int = 2000  # requests 0..requests-1 of the run
-    seed: int = 0
+    seed: int = 1  # request ids are teacher/<seed>-<index>: 0 was the v5 run's
     workers: int = 2  # processes, each with its own teacher; 0: in this process (tests)
     threads: int = 1  # llama.cpp threads per worker
     batch: int = 4  # requests a worker's teacher writes side by side (editseq.model.batch_sampler)
@@ -116,7 +118,7 @@ class LlamaTeacher:
         cancel = threading.Event()
 
         def on_text(text: str) -> None:
-            if answer_complete(text):
+            if answer_complete(text, self.settings.max_asserts):
                 cancel.set()
 
         started = time.perf_counter()
@@ -131,9 +133,15 @@ class LlamaTeacher:
         budget = s.max_tokens - tokens
         if _wants_tests(finish, text, budget):
             text = _open_tests(text)
+            enough = threading.Event()
+
+            def on_tests(tests: str) -> None:
+                if too_many_asserts(tests, s.max_asserts):
+                    enough.set()
+
             more = self.runtime.generate(
                 prompt + text[len(ASSISTANT_PREFIX):], max_tokens=budget, temperature=s.temperature,
-                top_p=s.top_p, stop=TESTS_STOPS, seed=seed,
+                top_p=s.top_p, stop=TESTS_STOPS, seed=seed, cancel=enough, on_text=on_tests,
             )
             text, tokens = _close_tests(text, more.text), tokens + more.generated_tokens
             finish += "+tests"
@@ -156,7 +164,7 @@ class LlamaTeacher:
         started = time.perf_counter()
         first = self._sampler.generate(
             prompts, max_tokens=s.max_tokens, seeds=seeds, temperature=s.temperature, top_p=s.top_p,
-            stop=CHAT_STOPS, done=lambda text: answer_complete(ASSISTANT_PREFIX + text))
+            stop=CHAT_STOPS, done=lambda text: answer_complete(ASSISTANT_PREFIX + text, s.max_asserts))
         texts = [ASSISTANT_PREFIX + r.text for r in first]
         finishes = ["tests_closed" if r.finish == "done" else r.finish for r in first]
         tokens = [r.generated_tokens for r in first]
@@ -167,7 +175,8 @@ class LlamaTeacher:
             continued = self._sampler.generate(
                 [prompts[i] + texts[i][len(ASSISTANT_PREFIX):] for i in more],
                 max_tokens=[s.max_tokens - tokens[i] for i in more], seeds=[seeds[i] for i in more],
-                temperature=s.temperature, top_p=s.top_p, stop=TESTS_STOPS)
+                temperature=s.temperature, top_p=s.top_p, stop=TESTS_STOPS,
+                done=lambda tests: too_many_asserts(tests, s.max_asserts))
             for i, reply in zip(more, continued):
                 texts[i] = _close_tests(texts[i], reply.text)
                 tokens[i] += reply.generated_tokens
@@ -510,7 +519,7 @@ def parse_args(argv: list[str] | None = None) -> GenConfig:
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--workers", type=int, default=defaults.workers, help="teacher processes (0: in-process)")
     parser.add_argument("--threads", type=int, default=defaults.threads, help="llama.cpp threads per worker")
-    parser.add_argument("--raw", type=Path, default=defaults.raw, help="output folder (default model/data/teacher-raw)")
+    parser.add_argument("--raw", type=Path, default=defaults.raw, help=f"output folder (default model/data/{RAW_DIR.name})")
     parser.add_argument("--mined", type=Path, default=defaults.mined, help="mined shards, the seed pool")
     parser.add_argument("--shard-size", type=int, default=defaults.shard_size, help="requests per shard")
     parser.add_argument("--batch", type=int, default=defaults.batch,

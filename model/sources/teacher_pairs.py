@@ -30,7 +30,9 @@ from dataclasses import asdict, dataclass, field
 from editseq.model.sources import Program, imported_modules, imported_modules_of, normalise_program
 from editseq.model.sources.decontaminate import function_key
 
-PROMPT_VERSION = 5  # 5: the same prompt as 4; stdlib seed pool, asserts judged one by one
+PROMPT_VERSION = 6  # 5: the prompt of 4; stdlib seed pool, asserts judged one by one. 6: snippets
+# from the function body only (every v5 copy of the seed had its `def` line), replies stopped at
+# MAX_ASSERTS asserts, tests cut back to their longest parsing prefix
 # Rules first and the snippet last, after one worked exchange: consecutive prompts share the long
 # prefix, so llama.cpp keeps its KV cache for it and only the snippet is new work.
 PROMPT = """Invent ONE new, self-contained Python programming exercise. Rules:
@@ -107,6 +109,7 @@ class TeacherSettings:
     copy_ratio: float = 0.8  # difflib ratio to the seed function at or above which it is a copy
     min_asserts: int = 2  # passing asserts a kept pair needs
     max_failing_asserts: int = 1  # dropped from its tests; more suggests a wrong solution
+    max_asserts: int = 5  # the prompt asks for 3-5; generation stops when another one begins
     prompt_version: int = PROMPT_VERSION
 
     def to_dict(self) -> dict:
@@ -153,9 +156,7 @@ def build_request(seed: int, index: int, pool: list[tuple[str, str]], settings: 
     pairs in a fixed order) and a sampling seed, both from ``random.Random(f"{seed}/{index}")``."""
     rng = random.Random(f"teacher/{seed}/{index}")
     seed_id, program = pool[rng.randrange(len(pool))]
-    lines = [line for line in program.split("\n") if not line.startswith(("import ", "from "))]
-    while lines and not lines[0].strip():
-        lines.pop(0)
+    lines = body_lines(program)
     size = rng.randint(settings.snippet_min_lines, settings.snippet_max_lines)
     start = rng.randint(0, max(0, len(lines) - size))
     snippet = "\n".join(lines[start : start + size]).rstrip()
@@ -164,16 +165,37 @@ def build_request(seed: int, index: int, pool: list[tuple[str, str]], settings: 
                    PROMPT.replace("{snippet}", snippet))
 
 
+def body_lines(program: str) -> list[str]:
+    """The lines of the body of ``program``'s first function, without its ``def`` line(s) or
+    anything above them: shown a signature, the teacher copies the function (v5: 50 of 200
+    requests, every one of them with the ``def`` line in its snippet)."""
+    lines = program.split("\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tree = ast.parse(program)
+    function = next(n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)))
+    body = lines[function.body[0].lineno - 1 : function.end_lineno]
+    while body and not body[0].strip():
+        body.pop(0)
+    return body
+
+
 def needs_tests(text: str) -> bool:
     """True when a finished answer has a closed solution block but no tests section: the teacher
     often ends its turn there, and is then asked to go on from ``TESTS_OPENER``."""
     return TESTS_HEADER not in text and "### Solution" in text and text.count("```") >= 2
 
 
-def answer_complete(text: str) -> bool:
-    """True once the reply's tests block is complete: generation can stop there."""
+def answer_complete(text: str, max_asserts: int = TeacherSettings.max_asserts) -> bool:
+    """True once the reply's tests block is complete, or once it has begun an assert beyond
+    ``max_asserts`` (cut off again by ``parse_prefix``): generation can stop there."""
     _, found, tail = text.partition(TESTS_HEADER)
-    return bool(found) and tail.count("```") >= 2
+    return bool(found) and (tail.count("```") >= 2 or too_many_asserts(tail, max_asserts))
+
+
+def too_many_asserts(tests: str, max_asserts: int) -> bool:
+    """True once ``tests`` (reply text) has begun an assert beyond ``max_asserts``."""
+    return sum(line.startswith("assert") for line in tests.split("\n")) > max_asserts
 
 
 # -- parsing ----------------------------------------------------------------------------------
@@ -238,6 +260,22 @@ def _without_nodes(code: str, nodes: list[ast.stmt]) -> str:
     return "\n".join(line for row, line in enumerate(code.split("\n")) if row not in drop)
 
 
+def parse_prefix(code: str, what: str) -> tuple[str, ast.Module]:
+    """``code`` and its tree, or its longest prefix of whole lines that parses: a reply cut off
+    mid-assert (by ``max_asserts`` or the token limit) keeps the asserts before the cut."""
+    try:
+        return code, _parse(code, what)
+    except Drop:
+        lines = code.split("\n")
+        for end in range(len(lines) - 1, 0, -1):
+            prefix = "\n".join(lines[:end])
+            try:
+                return prefix, _parse(prefix, what)
+            except Drop:
+                continue
+        raise
+
+
 def _signature(node: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
     return f"{node.name}({ast.unparse(node.args)})"
 
@@ -290,10 +328,14 @@ class Checker:
         if "<|diff|>" in program or "<|diff|>" in parsed.problem:
             raise Drop("contains the edit separator")
 
-        test_tree = _parse(parsed.tests, "tests do not parse")
-        tests, _ = _keep_nodes(parsed.tests, test_tree, _TEST_NODES)
+        tests, test_tree = parse_prefix(parsed.tests, "tests do not parse")
+        tests, _ = _keep_nodes(tests, test_tree, _TEST_NODES)
         test_tree = _parse(tests, "tests do not parse")
         asserts = [n for n in test_tree.body if isinstance(n, ast.Assert)]
+        if len(asserts) > self.settings.max_asserts:  # a reply that was not stopped at the limit
+            tests = _without_nodes(tests, asserts[self.settings.max_asserts:])
+            test_tree = _parse(tests, "tests do not parse")
+            asserts = [n for n in test_tree.body if isinstance(n, ast.Assert)]
         if len(asserts) < self.settings.min_asserts:
             raise Drop(f"fewer than {self.settings.min_asserts} asserts in the tests")
         called = {n.func.id for a in asserts for n in ast.walk(a)

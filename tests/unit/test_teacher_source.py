@@ -24,6 +24,7 @@ from editseq.model.sources.teacher_pairs import (
     Reply,
     TeacherSettings,
     answer_complete,
+    body_lines,
     build_request,
     needs_tests,
     parse_reply,
@@ -127,7 +128,7 @@ class BatchingTeacher(ScriptedTeacher):
 
 def generate(raw: Path, mined: Path, checker: Checker, requests: int, teacher_: ScriptedTeacher,
              batch: int = 1) -> dict:
-    config = GenConfig(requests=requests, workers=0, raw=raw, mined=mined, shard_size=3, flush_every=2,
+    config = GenConfig(requests=requests, seed=0, workers=0, raw=raw, mined=mined, shard_size=3, flush_every=2,
                        batch=batch)
     return run(config, teacher=teacher_, checker=checker)
 
@@ -151,6 +152,7 @@ def test_requests_are_fixed_by_seed_and_index(mined: Path) -> None:
     assert build_request(1, 0, pool, settings).sampling_seed != first[0].sampling_seed
     for request in first:
         assert "import" not in request.snippet  # imports lure the teacher off the stdlib
+        assert "def " not in request.snippet  # shown a signature, the teacher copies the function
         assert request.snippet in dict(pool)[request.seed_id]
         assert request.user.endswith(f"```python\n{request.snippet}\n```")
 
@@ -174,6 +176,34 @@ def test_parse_reply_and_stop_condition() -> None:
     assert needs_tests(solution_only) and not needs_tests(GOOD) and not needs_tests("### Problem\nx")
     with pytest.raises(Drop, match="format"):
         parse_reply("### Problem\nsomething\n```python\nx = 1\n```")
+
+
+def test_snippets_come_from_the_body_below_the_signature() -> None:
+    program = ("import math\n\n\n@cache\ndef scale(\n    x,\n    k,\n):\n\n    y = x * k\n"
+               "    return math.floor(y)")
+    assert body_lines(program) == ["    y = x * k", "    return math.floor(y)"]
+
+
+def test_replies_stop_after_max_asserts_and_cut_tests_keep_what_parses(checker: Checker, mined: Path) -> None:
+    header = GOOD[: GOOD.index("### Tests")] + "### Tests\n```python\n"
+    five = "".join(f'assert count_vowels("{"a" * n}") == {n}\n' for n in range(5))
+    assert not answer_complete(header + five + "asser", max_asserts=5)
+    assert answer_complete(header + five + "assert", max_asserts=5)
+    # cut mid-assert (the limit or the token budget): the asserts before the cut are judged
+    request = build_request(0, 0, seed_pool(mined), TeacherSettings())
+    kept = checker.check(request, Reply(header + five + 'assert count_vowels("ab'), "def other():\n    return 1")
+    assert kept.meta == {"asserts": 5, "asserts_kept": 5, "test_seconds": kept.meta["test_seconds"]}
+    # a reply that went past the limit unstopped is judged on its first max_asserts asserts
+    seven = five + 'assert count_vowels("e") == 1\nassert count_vowels("x") == 7\n'
+    kept = checker.check(request, Reply(header + seven + "```"), "def other():\n    return 1")
+    assert kept.meta["asserts"] == 5 and "== 7" not in kept.tests
+
+
+def test_teacher_runs_with_the_same_ids_cannot_be_mixed(tmp_path: Path, mined: Path, checker: Checker) -> None:
+    generate(tmp_path / "v5", mined, checker, 2, ScriptedTeacher(SCRIPT))
+    generate(tmp_path / "v6", mined, checker, 2, ScriptedTeacher(SCRIPT))
+    with pytest.raises(ValueError, match="teacher/0-000000 is in both"):
+        list(teacher.load((tmp_path / "v5", tmp_path / "v6")))
 
 
 def test_filter_keeps_the_good_pair_and_says_why_others_go(tmp_path: Path, mined: Path, checker: Checker) -> None:
@@ -291,7 +321,7 @@ def test_resume_skips_answered_requests_and_extends_the_run(tmp_path: Path, mine
 
 def test_changed_settings_are_refused(tmp_path: Path, mined: Path, checker: Checker) -> None:
     generate(tmp_path / "raw", mined, checker, 1, ScriptedTeacher(SCRIPT))
-    config = GenConfig(requests=2, workers=0, raw=tmp_path / "raw", mined=mined, shard_size=3,
+    config = GenConfig(requests=2, seed=0, workers=0, raw=tmp_path / "raw", mined=mined, shard_size=3,
                        settings=TeacherSettings(temperature=0.2))
     with pytest.raises(SystemExit, match="settings"):
         run(config, teacher=ScriptedTeacher(SCRIPT), checker=checker)
