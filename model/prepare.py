@@ -220,6 +220,12 @@ class Shards:
     def done_ids(self) -> set[str]:
         return {pid for meta in self.metas for pid in meta["programs"]}
 
+    def program_keys(self) -> set[str]:
+        """``dedupe_key`` of every program in the finished shards."""
+        from editseq.model.sources.decontaminate import dedupe_key
+
+        return {dedupe_key(program) for program in {row["program"] for row in self.rows()}}
+
     def data_path(self, index: int) -> Path:
         return self.folder / f"shard-{index:05d}.jsonl.gz"
 
@@ -450,8 +456,16 @@ def run(config: Config) -> dict:
     shards = Shards(folder)
     done = shards.done_ids()
     todo = [p for p in loaded.programs if p.id not in done]
-    log.info("%d already in %d finished shards, %d to do", len(loaded.programs) - len(todo),
-             len(shards.metas), len(todo))
+    already = len(loaded.programs) - len(todo)
+    # A resumed run may see new programs (the mined source grows with the installed distributions)
+    # whose code a finished shard already holds under another id: the first one stays.
+    known = shards.program_keys() if todo and done else set()
+    repeats = {p.id for p in todo if _dedupe_key(p.program) in known}
+    if repeats:
+        loaded.loader_skipped["same code as a program in a finished shard"] = len(repeats)
+        todo = [p for p in todo if p.id not in repeats]
+    log.info("%d already in %d finished shards (%d more with their code), %d to do", already,
+             len(shards.metas), len(repeats), len(todo))
     _write_atomic(folder / "decontaminated.json",
                   (json.dumps(loaded.decontaminated, indent=1) + "\n").encode())
 
@@ -547,6 +561,15 @@ def parse_args(argv: list[str] | None = None) -> Config:
         include_copyleft=args.include_copyleft, time_budget_s=args.time_budget,
         teacher_raw=tuple(args.teacher_raw) if args.teacher_raw else None,
     )
+
+
+def _dedupe_key(program: str) -> str | None:
+    from editseq.model.sources.decontaminate import dedupe_key
+
+    try:
+        return dedupe_key(program)
+    except (SyntaxError, ValueError):
+        return None
 
 
 def format_summary(summary: dict) -> str:

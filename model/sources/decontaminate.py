@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import hashlib
 import json
 import warnings
 from collections.abc import Iterable
@@ -148,3 +149,11 @@ class Decontaminator:
             else:
                 dropped[program.id] = why
         return kept, dropped
+
+
+def dedupe_key(program: str) -> str:
+    """Normalised AST of a program's top-level functions (names, docstrings, annotations
+    normalised): two solutions with the same key are one program."""
+    tree = ast.parse(program)
+    keys = [function_key(n) for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    return hashlib.sha256("\n".join(sorted(keys)).encode()).hexdigest()

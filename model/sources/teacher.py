@@ -3,7 +3,7 @@
 Reads the records ``teacher_gen`` wrote under ``model/data/teacher-raw*`` (one folder per prompt
 version; request ids must not repeat across them, so each run has its own ``--seed``) and yields
 the kept ones in id order (request order), keeping the first of any solutions with the same normalised AST
-(``teacher_pairs.dedupe_key``) or the same instruction. The instruction is the teacher's problem
+(``decontaminate.dedupe_key``) or the same instruction. The instruction is the teacher's problem
 statement (with the function's signature appended when the statement does not name it); the
 program is its solution, normalised, without tests. The teacher, Qwen2.5-Coder-0.5B-Instruct, is
 Apache-2.0; the generated code is the project's own (MIT).
@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from editseq.model.sources import Program
-from editseq.model.sources.teacher_pairs import dedupe_key
+from editseq.model.sources.decontaminate import dedupe_key
 
 LICENCE = "MIT"
 ORIGIN = "Qwen2.5-Coder-0.5B-Instruct-Q4_K_M (Apache-2.0), seeded with"

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import ast
 import difflib
-import hashlib
 import json
 import random
 import re
@@ -465,11 +464,3 @@ def _copies(program: str, seed_program: str, ratio: float) -> bool:
 def _last_line(stderr: str) -> str:
     lines = [line.strip() for line in stderr.strip().splitlines() if line.strip()]
     return (lines[-1] if lines else "no output")[:160]
-
-
-def dedupe_key(program: str) -> str:
-    """Normalised AST of a program's top-level functions (names, docstrings, annotations
-    normalised): two solutions with the same key are one program."""
-    tree = ast.parse(program)
-    keys = [function_key(n) for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
-    return hashlib.sha256("\n".join(sorted(keys)).encode()).hexdigest()
