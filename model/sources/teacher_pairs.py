@@ -31,7 +31,7 @@ from editseq.model.sources.decontaminate import function_key
 
 PROMPT_VERSION = 6  # 5: the prompt of 4; stdlib seed pool, asserts judged one by one. 6: snippets
 # from the function body only (every v5 copy of the seed had its `def` line), replies stopped at
-# MAX_ASSERTS asserts, tests cut back to their longest parsing prefix
+# max_asserts asserts, tests cut back to their longest parsing prefix
 # Rules first and the snippet last, after one worked exchange: consecutive prompts share the long
 # prefix, so llama.cpp keeps its KV cache for it and only the snippet is new work.
 PROMPT = """Invent ONE new, self-contained Python programming exercise. Rules:
