@@ -29,9 +29,14 @@ from dataclasses import asdict, dataclass, field
 from editseq.model.sources import Program, imported_modules, imported_modules_of, normalise_program
 from editseq.model.sources.decontaminate import function_key
 
-PROMPT_VERSION = 6  # 5: the prompt of 4; stdlib seed pool, asserts judged one by one. 6: snippets
+PROMPT_VERSION = 8  # 5: the prompt of 4; stdlib seed pool, asserts judged one by one. 6: snippets
 # from the function body only (every v5 copy of the seed had its `def` line), replies stopped at
-# max_asserts asserts, tests cut back to their longest parsing prefix
+# max_asserts asserts, tests cut back to their longest parsing prefix. 7: a worked example that
+# draws its task from its snippet, not one about counting words (v6 wrote `count_words` 92 times
+# in 3,300 requests, 85 of them duplicates), and a rule against textbook exercises (a third of
+# v6's kept pairs were duplicates; a tenth of its requests were HumanEvalPack look-alikes).
+# 8: 7 without that rule: naming the textbook tasks primed them (160 requests of v7 wrote 9
+# email validators and 8 string/list reversals), and its pairs were no less often duplicates
 # Rules first and the snippet last, after one worked exchange: consecutive prompts share the long
 # prefix, so llama.cpp keeps its KV cache for it and only the snippet is new work.
 PROMPT = """Invent ONE new, self-contained Python programming exercise. Rules:
@@ -39,7 +44,8 @@ PROMPT = """Invent ONE new, self-contained Python programming exercise. Rules:
 - No input(), no print(), no files, no network, no randomness, no classes.
 - Write 3 to 5 tests as plain `assert` statements that call the function with small literal
   inputs whose results are easy to check by hand.
-- The exercise must be a different, simpler task than the snippet below: do not copy it.
+- Take the idea from what the snippet below does (its data and its operations), but make it a
+  different, simpler task: do not copy it. Give the function a specific, descriptive name.
 
 Answer in exactly this format and nothing else:
 ### Problem
@@ -58,25 +64,24 @@ Snippet for inspiration:
 {snippet}
 ```"""
 ASSISTANT_PREFIX = "### Problem\n"
-EXAMPLE_SNIPPET = """    for key, value in sorted(counts.items()):
-        if value > limit:
-            out.append(key)"""
+EXAMPLE_SNIPPET = """    major, minor = version.split(".")[:2]
+    if int(major) < 3:
+        raise ValueError(f"unsupported version {version}")"""
 EXAMPLE_ANSWER = """### Problem
-Write a function `words_over(text, limit)` that returns, in alphabetical order, the words of
-`text` that occur more than `limit` times.
+Write a function `parse_version(text)` that turns a version string such as `"1.10.2"` into a
+tuple of integers, ignoring a leading `"v"`.
 ### Solution
 ```python
-def words_over(text, limit):
-    counts = {}
-    for word in text.split():
-        counts[word] = counts.get(word, 0) + 1
-    return sorted(word for word, count in counts.items() if count > limit)
+def parse_version(text):
+    if text.startswith("v"):
+        text = text[1:]
+    return tuple(int(part) for part in text.split("."))
 ```
 ### Tests
 ```python
-assert words_over("a b a c b a", 1) == ["a", "b"]
-assert words_over("x y z", 1) == []
-assert words_over("", 0) == []
+assert parse_version("1.10.2") == (1, 10, 2)
+assert parse_version("v2.0") == (2, 0)
+assert parse_version("7") == (7,)
 ```"""
 
 
