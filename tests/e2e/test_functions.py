@@ -48,12 +48,12 @@ async def raw_code_actions(client: LanguageClient, params: types.CodeActionParam
     """Code actions as the JSON the server sent: the test client's converter reads a CodeAction
     that carries a command as a bare Command, losing its kind and diagnostics."""
     msg_id = f"actions-{id(params)}"
-    request = asyncio.ensure_future(client.protocol.send_request_async(
-        types.TEXT_DOCUMENT_CODE_ACTION, params, msg_id=msg_id))
-    while msg_id not in client.protocol._result_types:
-        await asyncio.sleep(0.01)
+    # send_request registers the reply's type and sends without yielding to the event loop, so
+    # the type is replaced before any reply can be read (polling for the registration raced with
+    # a fast reply, which pops it, and then waited forever)
+    future = client.protocol.send_request(types.TEXT_DOCUMENT_CODE_ACTION, params, msg_id=msg_id)
     client.protocol._result_types[msg_id] = JsonRPCResponseMessage
-    return await request
+    return await asyncio.wrap_future(future)
 
 
 def execute(client: LanguageClient, command: str, position: types.Position):
