@@ -365,8 +365,10 @@ class Checker:
             raise Drop("not lint-clean: " + ",".join(sorted({m.symbol for m in messages})))
         result = self.run_program(program + "\n\n\n" + _assert_runner(tests, test_tree) + "\n", self.limits)
         verdicts = _assert_verdicts(result.stdout)
-        if not result.passed or verdicts is None or len(verdicts) != len(asserts):
+        if not result.passed:
             raise Drop(f"tests {result.status}: {_last_line(result.stderr)}")
+        if verdicts is None or len(verdicts) != len(asserts):  # e.g. the tests exit early
+            raise Drop("tests gave no verdicts: they ended before every assert was judged")
         passing = sum(verdicts)
         if passing < self.settings.min_asserts or len(asserts) - passing > self.settings.max_failing_asserts:
             raise Drop(f"tests failed: {passing} of {len(asserts)} asserts pass")

@@ -282,6 +282,10 @@ def test_failing_asserts_are_dropped_while_enough_pass(checker: Checker, mined: 
                       'assert digits("12") == 0\nassert digits("123") == 0')
     with pytest.raises(Drop, match="tests failed: 3 of 5 asserts pass"):  # two fail
         checker.check(request, Reply(two_wrong), "def other():\n    return 1")
+    exits_early = reply("Count the digits with `digits(text)`.", solution,
+                        'import sys\nassert digits("1") == 1\nstop = sys.exit(0)\nassert digits("12") == 2')
+    with pytest.raises(Drop, match="tests gave no verdicts"):  # the run passed, but judged nothing
+        checker.check(request, Reply(exits_early), "def other():\n    return 1")
 
 
 def test_stdlib_names_without_their_import_are_imported(checker: Checker, mined: Path) -> None:
