@@ -10,15 +10,15 @@ folder (``teacher.unique_kept``), i.e. what each run adds to the teacher source;
 from __future__ import annotations
 
 import argparse
-from collections import Counter
 from pathlib import Path
 
 from editseq.model.sources.teacher import unique_kept
-from editseq.model.sources.teacher_gen import DATA_DIR, RawShards
+from editseq.model.sources.teacher_gen import DATA_DIR, RawShards, summarise
 
 
 def run_stats(folders: list[Path]) -> list[dict]:
-    """One row per folder, with new-unique counts taken over all folders in id order."""
+    """One row per folder (``teacher_gen.summarise`` of its records), with new-unique counts taken
+    over all folders in id order."""
     records_by_folder = {folder: list(RawShards(folder, shard_size=1).records()) for folder in folders}
     unique, _ = unique_kept([r for records in records_by_folder.values() for r in records])
     unique_ids = {r["id"] for r in unique}
@@ -26,18 +26,17 @@ def run_stats(folders: list[Path]) -> list[dict]:
     for folder, records in records_by_folder.items():
         if not records:
             continue
-        kept = sum(not r["drop"] for r in records)
+        summary = summarise(records, run={})
         new = sum(r["id"] in unique_ids for r in records)
-        busy = sum(r["timing"]["generate_s"] + r["timing"]["check_s"] for r in records)
         rows.append({
             "folder": folder.name,
-            "requests": len(records),
-            "kept": kept,
+            "requests": summary["requests"],
+            "kept": summary["kept"],
             "new_unique": new,
-            "duplicates": kept - new,
-            "worker_seconds_per_request": round(busy / len(records), 2),
-            "tokens_per_reply": round(sum(r["generated_tokens"] for r in records) / len(records)),
-            "drops": dict(Counter(r["drop"].split(":")[0] for r in records if r["drop"]).most_common()),
+            "duplicates": summary["kept"] - new,
+            "worker_seconds_per_request": summary["worker_seconds_per_request"],
+            "tokens_per_reply": summary["generated_tokens"]["mean"],
+            "drops": summary["drop_reasons"],
         })
     return rows
 
@@ -53,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         n = row["requests"]
         print(f"{row['folder']}: {n} requests, {row['kept']} kept ({row['kept'] / n:.1%}), "
               f"{row['new_unique']} new unique ({row['new_unique'] / n:.1%}), {row['duplicates']} duplicates, "
-              f"{row['worker_seconds_per_request']} worker-s/request, {row['tokens_per_reply']} tokens/reply")
+              f"{row['worker_seconds_per_request']} worker-s/request, {row['tokens_per_reply']:.0f} tokens/reply")
         print(f"  drops: {row['drops']}")
     print(f"all: {sum(r['requests'] for r in rows)} requests, {sum(r['kept'] for r in rows)} kept, "
           f"{sum(r['new_unique'] for r in rows)} unique")

@@ -7,8 +7,8 @@ from editseq.model.sources.teacher_stats import run_stats
 
 
 def record(seed: int, index: int, program: str | None, instruction: str = "", drop: str | None = None) -> dict:
-    row = {"id": f"teacher/{seed}-{index:06d}", "index": index, "drop": drop, "generated_tokens": 10,
-           "timing": {"generate_s": 1.0, "check_s": 0.5}}
+    row = {"id": f"teacher/{seed}-{index:06d}", "index": index, "drop": drop, "finish": "tests_closed",
+           "generated_tokens": 10, "timing": {"generate_s": 1.0, "check_s": 0.5}}
     if program is not None:
         row.update(program=program, instruction=instruction)
     return row
