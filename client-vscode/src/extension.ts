@@ -1,19 +1,21 @@
 /**
  * editseq for VS Code: runs the editseq language server (inline completions and "Apply suggested
  * edit (editseq)" code actions for Python) from the chosen Python interpreter, shows its state in
- * the status bar, and restarts it on demand or when the interpreter changes.
+ * the status bar (from the server's `editseq/status` notification, docs/protocol.md), and
+ * restarts it on demand or when the interpreter changes.
  */
 import * as vscode from 'vscode';
-import { ExecuteCommandRequest, MessageType, State, type LanguageClient } from 'vscode-languageclient/node';
+import { ExecuteCommandRequest, State, type LanguageClient } from 'vscode-languageclient/node';
 import { Coalescer } from './common/coalesce';
+import { readCommandResult } from './common/commandResult';
 import { Commands, CONFIG_SECTION } from './common/constants';
-import { errorText, outputChannel, traceError, traceLog } from './common/logging';
-import { parseModelLoaded, parseSuggestLog } from './common/logparse';
+import { errorText, outputChannel, traceError, traceLog, traceWarn } from './common/logging';
 import { checkEditseq, onDidChangePythonInterpreter, resolveInterpreter } from './common/python';
 import { createServer, executeAtCursor, pushServerOptions, serverHasCommand } from './common/server';
 import { affectsServerOptions } from './common/serverOptions';
 import { getServerLogLevel, initSettings, serverOptionKeys } from './common/settings';
 import { StatusBar } from './common/status';
+import { applyStatus } from './common/statusNotification';
 
 let client: LanguageClient | undefined;
 let status: StatusBar | undefined;
@@ -34,6 +36,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
         vscode.commands.registerCommand(Commands.showLog, () => outputChannel().show(true)),
         vscode.commands.registerCommand(Commands.explainFunction, (...args: unknown[]) =>
             runServerCommand(Commands.explainFunction, 'Explaining the function…', args),
+        ),
+        vscode.commands.registerCommand(Commands.insertDocstring, (...args: unknown[]) =>
+            runServerCommand(Commands.insertDocstring, 'Writing a docstring…', args),
         ),
         vscode.commands.registerCommand(Commands.repairFunction, (...args: unknown[]) =>
             runServerCommand(Commands.repairFunction, 'Repairing the function…', args),
@@ -91,18 +96,10 @@ async function restartServer(): Promise<void> {
         void showInstallError(check.message, check.fix, check.kind === 'notInstalled');
         return;
     }
-    const next = createServer(python, {
-        onLogMessage: (message, type) => {
-            const loaded = parseModelLoaded(message);
-            if (loaded) {
-                status!.update({ phase: 'ready', model: loaded.model, loadSeconds: loaded.loadSeconds, detail: undefined });
-                return;
-            }
-            const suggest = parseSuggestLog(message);
-            if (suggest) {
-                status!.update({ phase: 'ready', lastLatencyMs: suggest.latencyMs, lastReason: suggest.reason });
-            } else if (type === MessageType.Error && message.startsWith('editseq')) {
-                status!.update({ phase: 'error', detail: message });
+    const next: LanguageClient = createServer(python, {
+        onStatus: (params) => {
+            if (client === next) {
+                status!.set(applyStatus(status!.current, params));
             }
         },
     });
@@ -175,7 +172,7 @@ async function runServerCommand(command: string, title: string, args: unknown[])
                     ? running.sendRequest(ExecuteCommandRequest.type, { command, arguments: args }, token)
                     : executeAtCursor(running, command, editor!, token),
         );
-        await showCommandResult(result);
+        await showCommandResult(command, result);
     } catch (error) {
         traceError(`${command} failed`, error);
         void vscode.window.showErrorMessage(`editseq: ${command} failed: ${errorText(error)}`);
@@ -183,19 +180,23 @@ async function runServerCommand(command: string, title: string, args: unknown[])
 }
 
 /**
- * An explanation (a string, or an object with `markdown`) opens beside the editor; `error` is
- * shown as a warning. Edits (repair, docstring) arrive separately as workspace/applyEdit.
+ * The `{ok, message, ...}` reply (docs/protocol.md): `ok: false` shows `message` as a warning; an
+ * explanation's `markdown` opens beside the editor. Edits (repair, docstring) arrive separately
+ * as workspace/applyEdit; what was done (`message` with `ok: true`) goes to the output channel.
  */
-async function showCommandResult(result: unknown): Promise<void> {
-    const reply = (result && typeof result === 'object' ? result : {}) as { markdown?: unknown; error?: unknown };
-    if (typeof reply.error === 'string') {
-        void vscode.window.showWarningMessage(`editseq: ${reply.error}`);
+async function showCommandResult(command: string, result: unknown): Promise<void> {
+    const outcome = readCommandResult(command, result);
+    if (outcome.kind !== 'done') {
+        traceWarn(`${command}: ${outcome.message}`);
+        void vscode.window.showWarningMessage(`editseq: ${outcome.message}`);
         return;
     }
-    const text = typeof result === 'string' ? result : typeof reply.markdown === 'string' ? reply.markdown : undefined;
-    if (!text) {
+    if (outcome.message) {
+        traceLog(`${command}: ${outcome.message}`);
+    }
+    if (!outcome.markdown) {
         return;
     }
-    const document = await vscode.workspace.openTextDocument({ language: 'markdown', content: text });
+    const document = await vscode.workspace.openTextDocument({ language: 'markdown', content: outcome.markdown });
     await vscode.window.showTextDocument(document, { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true });
 }

@@ -10,7 +10,12 @@
 ---   require('editseq').setup({ accept_key = '<C-l>', debounce_ms = 400 })
 ---
 --- Lua API: setup(opts), trigger(bufnr), accept(bufnr) -> boolean, dismiss(bufnr),
---- is_visible(bufnr) -> boolean, current(bufnr) -> the shown LSP InlineCompletionItem or nil.
+--- is_visible(bufnr) -> boolean, current(bufnr) -> the shown LSP InlineCompletionItem or nil,
+--- status(bufnr) -> the server's last `editseq/status` or nil, statusline(bufnr) -> string.
+---
+--- setup() also (on every Neovim version) records the server's `editseq/status` notifications
+--- (docs/protocol.md; a `User EditseqStatus` autocmd fires on each) and shows the `message` of an
+--- editseq command (explain / repair / insert docstring) that answers `ok = false` as a warning.
 local M = {}
 
 local api = vim.api
@@ -47,6 +52,31 @@ M.config = {
 
 ---@type table<integer, editseq.BufState>
 local states = {}
+
+---@class editseq.Suggestion
+---@field uri? string
+---@field line? integer       0-based
+---@field offered? boolean
+---@field skip? string        why nothing was offered (nil when something was)
+---@field reason? string      the same in words
+---@field latencyMs? number
+
+---@class editseq.Status     what the server last said in `editseq/status` (absent: unknown)
+---@field state? 'loading'|'ready'|'error'
+---@field model? string
+---@field loadSeconds? number
+---@field message? string
+---@field suggestion? editseq.Suggestion
+
+---@type table<integer, editseq.Status> by client id
+local statuses = {}
+
+--- The editseq commands whose replies are `{ ok, message, ... }` (docs/protocol.md).
+local COMMANDS = {
+  ['editseq.explainFunction'] = true,
+  ['editseq.insertDocstring'] = true,
+  ['editseq.repairFunction'] = true,
+}
 
 local function has(version)
   return vim.fn.has(version) == 1
@@ -277,6 +307,129 @@ local function schedule(bufnr)
   end))
 end
 
+--- `value` if it has Lua type `kind` (JSON null arrives as vim.NIL, which is not a string), else nil.
+local function typed(value, kind)
+  if type(value) == kind then
+    return value
+  end
+end
+
+local function nonnegative(value)
+  if type(value) == 'number' and value >= 0 and value < math.huge then
+    return value
+  end
+end
+
+--- Merges an `editseq/status` notification into what is known: absent or mistyped fields keep
+--- their value, a new `suggestion` replaces the previous one, a new `state` drops the previous
+--- state's message, and `loading` the previous load time.
+local function merge_status(old, params)
+  if type(params) ~= 'table' then
+    return old
+  end
+  local new = vim.deepcopy(old or {})
+  local state = params.state
+  if state == 'loading' or state == 'ready' or state == 'error' then
+    if state ~= new.state then
+      new.message = nil
+    end
+    if state == 'loading' then
+      new.loadSeconds = nil
+    end
+    new.state = state
+  end
+  new.model = typed(params.model, 'string') or new.model
+  new.loadSeconds = nonnegative(params.loadSeconds) or new.loadSeconds
+  new.message = typed(params.message, 'string') or new.message
+  local suggestion = params.suggestion
+  if type(suggestion) == 'table' and not vim.islist(suggestion) then
+    local line = nonnegative(suggestion.line)
+    new.suggestion = {
+      uri = typed(suggestion.uri, 'string'),
+      line = line and math.floor(line) == line and line or nil,
+      offered = typed(suggestion.offered, 'boolean'),
+      skip = typed(suggestion.skip, 'string'),
+      reason = typed(suggestion.reason, 'string'),
+      latencyMs = nonnegative(suggestion.latencyMs),
+    }
+  end
+  return new
+end
+
+--- Handler of the `editseq/status` notification (server -> client).
+function M.on_status(_, params, ctx)
+  if not (ctx and ctx.client_id) or type(params) ~= 'table' then
+    return
+  end
+  local ok, status = pcall(merge_status, statuses[ctx.client_id], params)
+  if not ok or status == nil then
+    return
+  end
+  statuses[ctx.client_id] = status
+  pcall(api.nvim_exec_autocmds, 'User', {
+    pattern = 'EditseqStatus',
+    modeline = false,
+    data = { client_id = ctx.client_id, status = status },
+  })
+end
+
+--- What the editseq server attached to the buffer last said in `editseq/status`
+--- (see editseq.Status), or nil before its first notification.
+function M.status(bufnr)
+  bufnr = resolve(bufnr)
+  for _, client in ipairs(vim.lsp.get_clients({ bufnr = bufnr })) do
+    if statuses[client.id] then
+      return statuses[client.id]
+    end
+  end
+end
+
+--- A short text for a statusline: 'editseq: loading', 'editseq: error', 'editseq 812 ms' (the
+--- last suggestion's latency), 'editseq'; '' when no editseq server reported to this buffer.
+function M.statusline(bufnr)
+  local status = M.status(bufnr)
+  if not status then
+    return ''
+  end
+  if status.state == 'loading' or status.state == 'error' then
+    return 'editseq: ' .. status.state
+  end
+  local latency = status.suggestion and status.suggestion.latencyMs
+  return latency and string.format('editseq %d ms', math.floor(latency + 0.5)) or 'editseq'
+end
+
+--- Shows the `message` of an editseq command that answered `ok = false` (the other fields are
+--- the command's own; edits arrive separately as workspace/applyEdit).
+function M.on_command_result(err, result, ctx)
+  local command = ctx and type(ctx.params) == 'table' and ctx.params.command
+  if err or not COMMANDS[command] or type(result) ~= 'table' or result.ok ~= false then
+    return
+  end
+  local message = typed(result.message, 'string')
+  if not message or message == '' then
+    message = command .. ' failed'
+  end
+  vim.notify('editseq: ' .. message, vim.log.levels.WARN)
+end
+
+--- Installs the two handlers once (globally: `editseq/status` is editseq's own method; the
+--- workspace/executeCommand handler wraps the one in place and passes every reply on to it).
+local handlers_installed = false
+local function install_handlers()
+  if handlers_installed then
+    return
+  end
+  handlers_installed = true
+  vim.lsp.handlers['editseq/status'] = M.on_status
+  local previous = vim.lsp.handlers['workspace/executeCommand']
+  vim.lsp.handlers['workspace/executeCommand'] = function(err, result, ctx, config)
+    pcall(M.on_command_result, err, result, ctx)
+    if previous then
+      return previous(err, result, ctx, config)
+    end
+  end
+end
+
 local function map_keys()
   local termcodes = function(keys)
     return api.nvim_replace_termcodes(keys, true, false, true)
@@ -316,6 +469,7 @@ end
 ---@param opts? editseq.Config
 function M.setup(opts)
   M.config = vim.tbl_deep_extend('force', M.config, opts or {})
+  install_handlers()
   if M.config.use_builtin and vim.lsp.inline_completion ~= nil then
     builtin_setup()
     return

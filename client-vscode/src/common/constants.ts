@@ -11,6 +11,7 @@ export const Commands = {
     restart: 'editseq.restart',
     showLog: 'editseq.showLog',
     explainFunction: 'editseq.explainFunction',
+    insertDocstring: 'editseq.insertDocstring',
     repairFunction: 'editseq.repairFunction',
 } as const;
 
@@ -19,7 +20,11 @@ export const Commands = {
  * itself (to fill in the active editor's uri and position). The language client must not also
  * register them, or VS Code reports "command already exists".
  */
-export const SERVER_COMMANDS: ReadonlySet<string> = new Set([Commands.explainFunction, Commands.repairFunction]);
+export const SERVER_COMMANDS: ReadonlySet<string> = new Set([
+    Commands.explainFunction,
+    Commands.insertDocstring,
+    Commands.repairFunction,
+]);
 
 /** The server module run as `<python> -m editseq.cli serve`. */
 export const SERVER_MODULE = 'editseq.cli';

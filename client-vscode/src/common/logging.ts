@@ -1,6 +1,6 @@
 /**
  * The "editseq" output channel: the language client's own messages, the server's stderr, and the
- * server's window/logMessage notifications (which also feed the status bar).
+ * server's window/logMessage notifications.
  */
 import * as vscode from 'vscode';
 import { MessageType, type LogMessageParams } from 'vscode-languageclient/node';

@@ -15,11 +15,16 @@ import {
 import { SERVER_COMMANDS, SERVER_ID, SERVER_MODULE, SERVER_NAME } from './constants';
 import { logServerMessage, outputChannel } from './logging';
 import { pickServerOptions } from './serverOptions';
+import { STATUS_NOTIFICATION } from './statusNotification';
 import { getServerLogLevel, getServerOptions, serverOptionKeys, workspaceRoot } from './settings';
 
 export interface ServerHooks {
-    /** Every window/logMessage from the server, after it is written to the output channel. */
-    onLogMessage(message: string, type: number): void;
+    /**
+     * Every `editseq/status` notification (docs/protocol.md), params unchecked: the model's state
+     * and the last suggestion. Registered before start(), so it survives the language client's own
+     * restarts (it re-attaches registered handlers to each new connection).
+     */
+    onStatus(params: unknown): void;
 }
 
 export function createServer(python: string, hooks: ServerHooks): LanguageClient {
@@ -55,19 +60,21 @@ export function createServer(python: string, hooks: ServerHooks): LanguageClient
             },
         },
     };
+    // The language client announces window.workDoneProgress and shows the server's $/progress
+    // (e.g. "editseq: loading the model") in VS Code's own status bar; nothing to add here.
     const client = new LanguageClient(SERVER_ID, SERVER_NAME, serverOptions, clientOptions);
     keepOwnCommands(client);
-    client.onNotification(LogMessageNotification.type, (params) => {
-        logServerMessage(params);
-        hooks.onLogMessage(params.message, params.type);
-    });
+    // The output channel only: the status bar follows editseq/status, not the log's wording.
+    client.onNotification(LogMessageNotification.type, logServerMessage);
+    client.onNotification(STATUS_NOTIFICATION, (params: unknown) => hooks.onStatus(params));
     return client;
 }
 
 /**
  * The language client registers a VS Code command for every command the server announces in
- * executeCommandProvider; the extension registers editseq.explainFunction/repairFunction itself
- * (so the palette works with the active editor's position), so those are left out here.
+ * executeCommandProvider; the extension registers editseq.explainFunction/insertDocstring/
+ * repairFunction itself (so the palette works with the active editor's position, and their
+ * `{ok, message}` replies are shown), so those are left out here.
  */
 function keepOwnCommands(client: LanguageClient): void {
     const feature = client.getFeature(ExecuteCommandRequest.method);

@@ -11,9 +11,15 @@ export interface ServerState {
     /** Model file name once loaded. */
     model?: string;
     loadSeconds?: number;
-    /** The last computed suggestion. */
+    /** The last computed suggestion (from the server's `editseq/status` notification). */
     lastLatencyMs?: number;
     lastReason?: string;
+    lastOffered?: boolean;
+    /** Why nothing was offered, as the server names it (e.g. a value of editseq.complete.Skip). */
+    lastSkip?: string;
+    lastUri?: string;
+    /** 0-based. */
+    lastLine?: number;
     /** Why the server is in the error/notInstalled phase. */
     detail?: string;
 }
@@ -25,6 +31,37 @@ export interface StatusView {
     error: boolean;
 }
 
+/** The file name at the end of a URI, decoded where it can be. */
+function fileName(uri: string): string {
+    const name = uri.replace(/[?#].*$/, '').replace(/\/+$/, '').split('/').pop() ?? uri;
+    try {
+        return decodeURIComponent(name);
+    } catch {
+        return name;
+    }
+}
+
+/** "Last suggestion (shapes.py:14): 812 ms — <reason>", or undefined if nothing is known. */
+function lastSuggestion(state: ServerState): string | undefined {
+    const parts: string[] = [];
+    if (state.lastLatencyMs !== undefined) {
+        parts.push(`${Math.round(state.lastLatencyMs)} ms`);
+    }
+    const why =
+        state.lastReason ||
+        (state.lastOffered === true ? 'offered' : state.lastSkip ? `nothing offered (${state.lastSkip})` : state.lastOffered === false ? 'nothing offered' : '');
+    if (why) {
+        parts.push(why);
+    }
+    if (!parts.length) {
+        return undefined;
+    }
+    const where = state.lastUri
+        ? ` (${fileName(state.lastUri)}${state.lastLine !== undefined ? `:${state.lastLine + 1}` : ''})`
+        : '';
+    return `Last suggestion${where}: ${parts.join(' — ')}`;
+}
+
 export function describe(state: ServerState): StatusView {
     const lines: string[] = [];
     if (state.python) {
@@ -33,8 +70,9 @@ export function describe(state: ServerState): StatusView {
     if (state.model) {
         lines.push(`Model: ${state.model}` + (state.loadSeconds !== undefined ? ` (loaded in ${state.loadSeconds.toFixed(2)} s)` : ''));
     }
-    if (state.lastLatencyMs !== undefined) {
-        lines.push(`Last suggestion: ${Math.round(state.lastLatencyMs)} ms` + (state.lastReason ? ` — ${state.lastReason}` : ''));
+    const last = lastSuggestion(state);
+    if (last) {
+        lines.push(last);
     }
     if (state.detail) {
         lines.push(state.detail);
