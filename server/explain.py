@@ -10,7 +10,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from .chat import END_OF_TURN, chat_prompt
+from .chat import ChatFormat, chat_format
 from .functions import FunctionSpan
 from .runtime import ModelRuntime
 
@@ -28,8 +28,8 @@ class Explanation:
         return f"**`{self.function}`** (editseq, on-device model)\n\n{self.text}"
 
 
-def explain_prompt(code: str, max_chars: int) -> str:
-    return chat_prompt(
+def explain_prompt(chat: ChatFormat, code: str, max_chars: int) -> str:
+    return chat.prompt(
         f"```python\n{code}\n```\n\nProvide a concise natural language description of the code "
         f"using at most {max_chars} characters."
     )
@@ -39,8 +39,9 @@ def explain(runtime: ModelRuntime, lines: list[str], span: FunctionSpan, *, max_
             temperature: float = 0.0, cancel: threading.Event | None = None) -> Explanation:
     started = time.perf_counter()
     limit = max(MIN_CHARS, len(span.docstring)) if span.docstring else MAX_CHARS
-    generation = runtime.generate(explain_prompt(span.source(lines), limit), max_tokens=max_tokens,
-                                  temperature=temperature, stop=(END_OF_TURN,), cancel=cancel)
+    chat = chat_format(runtime)
+    generation = runtime.generate(explain_prompt(chat, span.source(lines), limit), max_tokens=max_tokens,
+                                  temperature=temperature, stop=chat.stop, cancel=cancel)
     text = shorten(" ".join(generation.text.split()), limit)
     return Explanation(span.name, text, (time.perf_counter() - started) * 1000)
 

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 
 from . import sandbox
-from .chat import END_OF_TURN, chat_prompt, code_blocks
+from .chat import ChatFormat, chat_format, code_blocks
 from .functions import FunctionSpan, doctest_count, enclosing_function, test_functions_for
 from .lintgate import LintGate, LintMessage, detect_indent
 from .runtime import ModelRuntime
@@ -121,14 +121,15 @@ def run_checks(text: str, span: FunctionSpan, limits: sandbox.Limits = CHECK_LIM
     return CheckReport(0, total, output, result.status)
 
 
-def repair_prompt(code: str, name: str, lint: list[LintMessage], checks: CheckReport | None) -> str:
+def repair_prompt(chat: ChatFormat, code: str, name: str, lint: list[LintMessage],
+                  checks: CheckReport | None) -> str:
     parts = [f"```python\n{code}\n```"]
     if lint:
         parts.append("pylint reports:\n" + "\n".join(f"line {m.line}: {m.msg_id} {m.message}" for m in lint[:10]))
     if checks is not None and not checks.all_pass:
         parts.append(f"Its checks fail ({checks.passed}/{checks.total} pass):\n{checks.output.strip()[-800:]}")
     parts.append(f"Fix bugs in {name}.")
-    return chat_prompt("\n\n".join(parts), assistant_prefix="```python\n")
+    return chat.prompt("\n\n".join(parts), assistant_prefix="```python\n")
 
 
 def _replace_function(lines: list[str], span: FunctionSpan, code: str) -> str:
@@ -165,10 +166,11 @@ def repair(runtime: ModelRuntime, gate: LintGate, text: str, line: int, *, name:
     result.before_lint = before.messages
     result.before_checks = run_checks(text, span) if run_code else None
     tests = test_functions_for(text, span.name)
-    prompt = repair_prompt(span.source(lines), span.name, in_function, result.before_checks)
+    chat = chat_format(runtime)
+    prompt = repair_prompt(chat, span.source(lines), span.name, in_function, result.before_checks)
     for attempt in range(candidates):
         generation = runtime.generate(prompt, max_tokens=max_tokens, temperature=temperature if attempt else 0.0,
-                                      stop=("```", END_OF_TURN), seed=attempt, cancel=cancel)
+                                      stop=("```", *chat.stop), seed=attempt, cancel=cancel)
         if generation.finish == "cancelled":
             result.reason = "cancelled"
             break

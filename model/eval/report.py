@@ -178,7 +178,7 @@ TINYCODELM = {"1": 12.8, "10": 20.6}  # TinyCodeLM-150M-LintSeqInstruct, HumanEv
 
 
 def shipped_adapter_sha256() -> str | None:
-    from editseq.model.eval.run import sha256_file
+    from editseq.files import sha256_file
     from editseq.runtime import shipped_adapter_path
 
     path = shipped_adapter_path()

@@ -23,7 +23,6 @@ summary per task (``metrics.summarize``), plus timings.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
 import os
@@ -33,6 +32,8 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+
+from editseq.files import sha256_file
 
 log = logging.getLogger("editseq.eval")
 
@@ -127,11 +128,11 @@ def resolve_model(args: argparse.Namespace):
         adapter = shipped_adapter_path() if args.model == "default" else None
         label = "base" if adapter is None else "default"
     elif args.model == "teacher":
-        from editseq.model.teacher import TeacherError, teacher_path
+        from editseq.coder import CoderModelError, coder_model_path
 
         try:
-            path = teacher_path()
-        except TeacherError as exc:
+            path = coder_model_path()
+        except CoderModelError as exc:
             raise ValueError(str(exc)) from exc
         label = "teacher"
     else:
@@ -153,16 +154,8 @@ def default_run_name(args: argparse.Namespace, label: str, fmt: str) -> str:
     return "-".join(parts)
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def environment() -> dict:
-    import llama_cpp
+    from editseq.runtime import llama_cpp_version
 
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, check=False,
@@ -171,7 +164,7 @@ def environment() -> dict:
         commit = ""
     return {
         "python": platform.python_version(), "platform": platform.platform(),
-        "llama_cpp_python": llama_cpp.__version__, "cpu_count": os.cpu_count(), "git_commit": commit,
+        "llama_cpp_python": llama_cpp_version(), "cpu_count": os.cpu_count(), "git_commit": commit,
     }
 
 

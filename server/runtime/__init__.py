@@ -2,7 +2,10 @@
 
 Loads a GGUF model (plus an optional LoRA adapter GGUF) once per process, streams tokens with a
 cancel flag checked at every token, and reuses the KV cache for the longest common token prefix
-of consecutive prompts (llama-cpp-python's ``generate`` does the reuse; we measure it).
+of consecutive prompts (llama-cpp-python's ``generate`` does the reuse; we measure it). It
+exposes what prompt code needs of the model (its GGUF metadata and chat template, its special
+tokens' texts, its tokenizer) and, in ``editseq.runtime.batch``, several prompts decoded side by
+side. Nothing outside this package imports ``llama_cpp``.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ class ModelSpec:
     n_ctx: int = 2048
     n_threads: int = 0  # 0: all cores
     n_gpu_layers: int = 0  # needs llama-cpp-python built with CUDA or Metal
+    vocab_only: bool = False  # the tokenizer only (no weights): tokenize, count, metadata
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,13 @@ def shipped_adapter_path() -> Path | None:
     return path if path.is_file() else None
 
 
+def llama_cpp_version() -> str:
+    """The version of the installed llama-cpp-python."""
+    import llama_cpp
+
+    return llama_cpp.__version__
+
+
 def check_gguf(path: Path, what: str) -> None:
     """Raise ModelError unless ``path`` is a readable GGUF file."""
     if not path.exists():
@@ -102,10 +113,6 @@ class ModelRuntime:
         self._lock = threading.Lock()
         self.load_s = 0.0
 
-    @property
-    def loaded(self) -> bool:
-        return self._llama is not None
-
     def load(self) -> None:
         """Load the model if not yet loaded; raises ModelError with a fix on failure."""
         with self._lock:
@@ -130,6 +137,7 @@ class ModelRuntime:
                 n_threads_batch=threads,
                 n_gpu_layers=self.spec.n_gpu_layers,
                 n_batch=512,
+                vocab_only=self.spec.vocab_only,
                 verbose=False,
             )
         except (ValueError, RuntimeError, OSError) as exc:
@@ -150,17 +158,53 @@ class ModelRuntime:
                     self._llama.close()
                 self._llama = None
 
-    def tokenize(self, text: str) -> list[int]:
+    def tokenize(self, text: str, *, special: bool = True) -> list[int]:
+        """``text``'s tokens, without BOS; ``special``: special tokens' texts are those tokens."""
         self.load()
-        return self._llama.tokenize(text.encode("utf-8", "replace"), add_bos=False, special=True)
+        return self._llama.tokenize(text.encode("utf-8", "replace"), add_bos=False, special=special)
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenize(text))
 
+    def detokenize(self, tokens: list[int]) -> str:
+        """The text of ``tokens``, special tokens included."""
+        self.load()
+        return self._llama.detokenize(tokens, special=True).decode("utf-8", "replace")
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        """The GGUF's metadata (key: value as text), as llama.cpp read it."""
+        self.load()
+        return dict(self._llama.metadata or {})
+
+    @property
+    def chat_template(self) -> str | None:
+        """The chat template (Jinja2) the GGUF carries, if any."""
+        return self.metadata.get("tokenizer.chat_template") or None
+
+    @property
+    def bos_text(self) -> str:
+        """The text of the begin-of-sequence token ("" when the model has none)."""
+        self.load()
+        return self._token_text(self._llama.token_bos())
+
     @property
     def eos_text(self) -> str:
+        """The text of the end-of-sequence token ("" when the model has none)."""
         self.load()
-        return self._llama.detokenize([self._llama.token_eos()], special=True).decode("utf-8", "replace")
+        return self._token_text(self._llama.token_eos())
+
+    def _token_text(self, token: int) -> str:
+        return "" if token < 0 else self.detokenize([token])
+
+    def batch_sampler(self, slots: int, n_ctx: int, threads: int | None = None):
+        """A ``editseq.runtime.batch.BatchSampler`` on this model: up to ``slots`` prompts decoded
+        side by side in a context of its own with ``n_ctx`` cells (``threads``: the spec's)."""
+        from .batch import BatchSampler
+
+        self.load()
+        threads = threads or self.spec.n_threads or os.cpu_count() or 1
+        return BatchSampler(self._llama, slots, n_ctx, threads)
 
     def generate(
         self,
