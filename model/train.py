@@ -89,6 +89,8 @@ class TrainConfig:
     # machine
     threads: int = 2
     bf16: bool = False  # autocast matmuls to bfloat16 (fast on CPUs with AMX / AVX512-BF16)
+    base_dtype: str = "f32"  # "bf16": store the frozen base in bfloat16 (LoRA stays f32; implies bf16)
+    trained_logits_only: bool = True  # LM head only at positions whose next token has a loss
     # bookkeeping
     eval_every: int = 25  # optimizer steps
     ckpt_minutes: float = 10.0
@@ -97,6 +99,11 @@ class TrainConfig:
     @property
     def base_path(self) -> Path:
         return Path(self.base) if self.base else base_model_path()
+
+    @property
+    def autocast(self) -> bool:
+        """Matmuls in bfloat16: asked for, or needed because the base is stored so."""
+        return self.bf16 or self.base_dtype == "bf16"
 
 
 @dataclass
@@ -251,15 +258,21 @@ def collate(samples: list[Sample], rows: list[list[int]], seq_len: int, pad_id: 
 # ----------------------------------------------------------------------------------- model
 
 
+BASE_DTYPES = {"f32": torch.float32, "bf16": torch.bfloat16}
+
+
 def load_base(cfg: TrainConfig):
-    """The base model (float32) and tokenizer from the GGUF, through transformers."""
+    """The base model and tokenizer from the GGUF, through transformers (dequantised to
+    ``cfg.base_dtype``)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    if cfg.base_dtype not in BASE_DTYPES:
+        raise SystemExit(f"--base-dtype must be one of {', '.join(BASE_DTYPES)}, not {cfg.base_dtype!r}")
     path = cfg.base_path
     tokenizer = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
     model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name,
                                                  dtype=torch.float32)
-    return model, tokenizer
+    return model.to(BASE_DTYPES[cfg.base_dtype]), tokenizer
 
 
 def add_lora(model, cfg: TrainConfig):
@@ -273,22 +286,37 @@ def add_lora(model, cfg: TrainConfig):
                       target_modules=list(cfg.targets), layers_to_transform=layers,
                       bias="none", task_type="CAUSAL_LM")
     model.config.use_cache = False
-    return get_peft_model(model, lora)
+    peft_model = get_peft_model(model, lora)
+    for p in peft_model.parameters():  # AdamW needs f32 LoRA weights beside a bf16 base
+        if p.requires_grad:
+            p.data = p.data.float()
+    return peft_model
 
 
-def logits_of(model, batch: dict, bf16: bool = False) -> torch.Tensor:
-    """Logits for packed rows. With no attention mask and no cache, transformers reads the
-    restarting position ids as sample boundaries and masks attention across them."""
+def logits_of(model, batch: dict, bf16: bool = False, keep: torch.Tensor | None = None) -> torch.Tensor:
+    """Logits for packed rows, at the positions ``keep`` (all when None). With no attention mask
+    and no cache, transformers reads the restarting position ids as sample boundaries and masks
+    attention across them."""
+    extra = {} if keep is None else {"logits_to_keep": keep}
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         return model(input_ids=batch["input_ids"], position_ids=batch["position_ids"],
-                     use_cache=False).logits
+                     use_cache=False, **extra).logits
 
 
-def batch_loss(model, batch: dict, bf16: bool) -> tuple[torch.Tensor, int]:
-    """Summed next-token cross-entropy over labelled positions, and their count."""
-    logits = logits_of(model, batch, bf16)
+def batch_loss(model, batch: dict, bf16: bool, trained_only: bool = True) -> tuple[torch.Tensor, int]:
+    """Summed next-token cross-entropy over labelled positions, and their count.
+
+    ``trained_only`` runs the LM head (49152 x 576 for SmolLM2, 151936 x 896 for Qwen2.5) only
+    at positions whose next token has a loss: the masked instruction and padding need no logits.
+    """
     targets = batch["labels"][:, 1:]
-    loss = F.cross_entropy(logits[:, :-1].float().flatten(0, 1), targets.flatten(),
+    if trained_only:
+        keep = torch.nonzero((targets != IGNORE).any(dim=0)).flatten()
+        logits = logits_of(model, batch, bf16, keep)
+        targets = targets[:, keep]
+    else:
+        logits = logits_of(model, batch, bf16)[:, :-1]
+    loss = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(),
                            ignore_index=IGNORE, reduction="sum")
     return loss, int((targets != IGNORE).sum())
 
@@ -303,7 +331,7 @@ def evaluate(model, samples: list[Sample], cfg: TrainConfig, pad_id: int) -> flo
     total, count = 0.0, 0
     for i in range(0, len(rows), cfg.micro_batch):
         loss, n = batch_loss(model, collate(samples, rows[i : i + cfg.micro_batch], cfg.seq_len,
-                                            pad_id), cfg.bf16)
+                                            pad_id), cfg.autocast, cfg.trained_logits_only)
         total += float(loss)
         count += n
     model.train()
@@ -489,7 +517,7 @@ def train(cfg: TrainConfig, resume: bool = False,
         n_trained = sum(int((b["labels"][:, 1:] != IGNORE).sum()) for b in batches)
         step_loss, step_tokens = 0.0, 0
         for batch in batches:
-            loss, _ = batch_loss(model, batch, cfg.bf16)
+            loss, _ = batch_loss(model, batch, cfg.autocast, cfg.trained_logits_only)
             (loss / max(n_trained, 1)).backward()
             step_loss += loss.item()
             step_tokens += batch["tokens"]

@@ -20,6 +20,7 @@ import time
 
 import torch
 from editseq.model.train import (
+    BASE_DTYPES,
     TrainConfig,
     add_lora,
     batch_loss,
@@ -30,24 +31,22 @@ from editseq.model.train import (
     pack,
 )
 
+# Each variant changes TrainConfig from the defaults (2 threads, seq 512, r 16, all layers).
 VARIANTS: dict[str, dict] = {
-    "threads 2, seq 512, r 16, all layers, f32": {"threads": 2},
-    "threads 1, seq 512, r 16, all layers, f32": {"threads": 1},
-    "threads 1, seq 256": {"threads": 1, "seq_len": 256},
-    "threads 1, rank 8": {"threads": 1, "rank": 8},
-    "threads 1, rank 32": {"threads": 1, "rank": 32},
-    "threads 1, bf16 autocast": {"threads": 1, "bf16": True},
-    "threads 1, top 10 layers only": {"threads": 1, "top_layers": 10},
-    "threads 1, bf16 + top 10 layers": {"threads": 1, "bf16": True, "top_layers": 10},
-    "threads 2, bf16 autocast": {"threads": 2, "bf16": True},
-    "threads 2, top 10 layers only": {"threads": 2, "top_layers": 10},
-    "threads 2, bf16 + top 10 layers": {"threads": 2, "bf16": True, "top_layers": 10},
+    "f32, logits at every position (v1's recipe)": {"trained_logits_only": False},
+    "f32, logits at trained positions": {},
+    "bf16 autocast, f32 base": {"bf16": True},
+    "bf16 base": {"base_dtype": "bf16"},
+    "bf16 base, seq 256": {"base_dtype": "bf16", "seq_len": 256},
+    "bf16 base, top 10 layers only": {"base_dtype": "bf16", "top_layers": 10},
+    "bf16 base, rank 64": {"base_dtype": "bf16", "rank": 64, "alpha": 128.0},
+    "bf16 base, 1 thread": {"base_dtype": "bf16", "threads": 1},
 }
 
 
 def measure(base_model, tokenizer, cfg: TrainConfig, seconds: float) -> tuple[float, int]:
     torch.set_num_threads(cfg.threads)
-    model = add_lora(copy.deepcopy(base_model), cfg)
+    model = add_lora(copy.deepcopy(base_model).to(BASE_DTYPES[cfg.base_dtype]), cfg)
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr)
@@ -58,7 +57,7 @@ def measure(base_model, tokenizer, cfg: TrainConfig, seconds: float) -> tuple[fl
     while started is None or time.perf_counter() - started < seconds:
         batch = collate(train_set, rows[i : i + cfg.micro_batch], cfg.seq_len, pad)
         i += cfg.micro_batch
-        loss, n = batch_loss(model, batch, cfg.bf16)
+        loss, n = batch_loss(model, batch, cfg.autocast, cfg.trained_logits_only)
         (loss / max(n, 1)).backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
@@ -75,8 +74,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", default="model/data")
     p.add_argument("--seconds", type=float, default=90.0)
     p.add_argument("--only", default="", help="variant name prefixes, separated by '|'")
+    p.add_argument("--base", default="", help="base GGUF (default: SmolLM2-135M-Instruct)")
+    p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
-    cfg = TrainConfig(data=args.data, shards=find_shards(args.data), max_val_rows=1)
+    cfg = TrainConfig(data=args.data, shards=find_shards(args.data), max_val_rows=1,
+                      base=args.base, threads=args.threads)
     base_model, tokenizer = load_base(cfg)
     base_model.config.use_cache = False
     print("| variant | tok/s | steps | load avg |\n|---|---|---|---|", flush=True)

@@ -112,6 +112,33 @@ def test_packing_respects_the_length_and_keeps_samples_apart():
                                atol=1e-5, rtol=1e-4)
 
 
+def test_logits_at_trained_positions_only_give_the_same_loss_and_gradients():
+    model, tok = tiny_llama()
+    samples = [tr.encode(tok, render_sequence(f"Task {i}: print it.", [f"@@ -0,0 +1 @@\n+x = {i}"]),
+                         tok.eos_token_id) for i in range(3)]
+    batch = tr.collate(samples, [[0, 1], [2]], 192, pad_id=tok.pad_token_id)
+    results = []
+    for trained_only in (False, True):
+        model.zero_grad()
+        loss, count = tr.batch_loss(model, batch, bf16=False, trained_only=trained_only)
+        loss.backward()
+        results.append((loss.detach(), count, model.lm_head.weight.grad.clone()))
+    (full, full_n, full_grad), (kept, kept_n, kept_grad) = results
+    assert full_n == kept_n == sum(sum(t != tr.IGNORE for t in s.labels) for s in samples)
+    torch.testing.assert_close(kept, full)
+    torch.testing.assert_close(kept_grad, full_grad)
+
+
+def test_a_bf16_base_keeps_the_lora_weights_in_f32():
+    model, _ = tiny_llama()
+    cfg = tr.TrainConfig(base_dtype="bf16", rank=4, targets=["q_proj", "v_proj"])
+    peft_model = tr.add_lora(model.to(tr.BASE_DTYPES[cfg.base_dtype]), cfg)
+    trainable = [p for p in peft_model.parameters() if p.requires_grad]
+    frozen = [p for p in peft_model.parameters() if not p.requires_grad]
+    assert trainable and all(p.dtype == torch.float32 for p in trainable)
+    assert all(p.dtype == torch.bfloat16 for p in frozen) and cfg.autocast
+
+
 def test_validation_split_is_by_program_and_deterministic():
     ids = [f"mbpp/{i}" for i in range(2000)]
     held = [i for i in ids if tr.is_validation(i, 0.02)]
