@@ -8,8 +8,8 @@ function, then types the body back one line at a time (incremental didChange), a
 inline completion after each line, as an editor does after a pause. It prints p50/p95 latency
 (the first request is "cold": nothing of the prompt is in the KV cache; the rest are "warm"),
 the time in prefill, decode and the lint gate, prompt tokens reused from the KV cache, and the
-server's resident memory. Numbers come from the server's own per-request report
-(window/logMessage) and from /proc.
+server's resident memory. Numbers come from the server's own per-request report (the
+``editseq/status`` notification, docs/protocol.md) and from /proc.
 """
 
 from __future__ import annotations
@@ -46,10 +46,6 @@ def fixture(lines_wanted: int) -> tuple[str, list[str]]:
     raise SystemExit(f"no stdlib fixture of about {lines_wanted} lines")
 
 
-def parse_report(message: str) -> dict[str, float]:
-    return {k: float(v) for k, v in re.findall(r"(\w+)=([\d.]+)", message)}
-
-
 def rss_mb(pid: int) -> float:
     for row in Path(f"/proc/{pid}/status").read_text().splitlines():
         if row.startswith("VmRSS:"):
@@ -60,12 +56,13 @@ def rss_mb(pid: int) -> float:
 async def run_size(size: int, steps: int, options: dict) -> dict:
     text, body = fixture(size)
     client = LanguageClient("editseq-bench", "0")
-    reports: list[str] = []
+    reports: list[dict] = []  # the suggestion field of each editseq/status, as sent
 
-    @client.feature(types.WINDOW_LOG_MESSAGE)
-    def on_log(params: types.LogMessageParams):
-        if params.message.startswith("editseq suggest"):
-            reports.append(params.message)
+    @client.feature("editseq/status")
+    def on_status(params):
+        if getattr(params, "suggestion", None) is not None:
+            suggestion = params.suggestion
+            reports.append({"offered": suggestion.offered, **suggestion.timings._asdict()})
 
     @client.feature(types.WINDOW_SHOW_MESSAGE)
     def on_show(params: types.ShowMessageParams):
@@ -106,8 +103,7 @@ async def run_size(size: int, steps: int, options: dict) -> dict:
     await client.shutdown_async(None)
     client.exit(None)
     await client.stop()
-    parsed = [parse_report(r) for r in reports]
-    warm = parsed[1:]
+    warm = reports[1:]
 
     def p(values, q):
         return statistics.quantiles(values, n=20, method="inclusive")[q] if len(values) > 1 else values[0]
@@ -116,14 +112,14 @@ async def run_size(size: int, steps: int, options: dict) -> dict:
         "lines": len(lines), "requests": len(latencies),
         "cold_ms": latencies[0], "first_answer_after_start_s": first_ready_s,
         "warm_p50_ms": statistics.median(latencies[1:]), "warm_p95_ms": p(latencies[1:], 18),
-        "prefill_ms_p50": statistics.median(r["prefill_ms"] for r in warm),
-        "decode_ms_p50": statistics.median(r["decode_ms"] for r in warm),
-        "lint_ms_p50": statistics.median(r["lint_ms"] for r in warm if r["lint_ms"] > 0) if any(
-            r["lint_ms"] > 0 for r in warm) else 0.0,
-        "prompt_tokens_p50": statistics.median(r["prompt_tokens"] for r in warm),
-        "reused_tokens_p50": statistics.median(r["reused_tokens"] for r in warm),
-        "generated_tokens_p50": statistics.median(r["generated_tokens"] for r in warm),
-        "offered": sum("offered:" in r for r in reports), "server_rss_mb": rss,
+        "prefill_ms_p50": statistics.median(r["prefillMs"] for r in warm),
+        "decode_ms_p50": statistics.median(r["decodeMs"] for r in warm),
+        "lint_ms_p50": statistics.median(r["lintMs"] for r in warm if r["lintMs"] > 0) if any(
+            r["lintMs"] > 0 for r in warm) else 0.0,
+        "prompt_tokens_p50": statistics.median(r["promptTokens"] for r in warm),
+        "reused_tokens_p50": statistics.median(r["reusedTokens"] for r in warm),
+        "generated_tokens_p50": statistics.median(r["generatedTokens"] for r in warm),
+        "offered": sum(r["offered"] for r in reports), "server_rss_mb": rss,
     }
 
 

@@ -148,7 +148,7 @@ def parity(run: Path, adapter: Path, base: Path, positions: int, threads: int = 
     """
     import torch
     from editseq.model.train import IGNORE, encode, is_validation, load_base, read_config, read_rows
-    from llama_cpp import Llama
+    from editseq.runtime import ModelRuntime, ModelSpec
     from peft import PeftModel
 
     torch.set_num_threads(threads)
@@ -157,15 +157,11 @@ def parity(run: Path, adapter: Path, base: Path, positions: int, threads: int = 
     model, tokenizer = load_base(cfg)
     model = PeftModel.from_pretrained(model, str(run / "ckpt"))
     model.eval()
-    def load(lora: Path | None) -> Llama:
-        return Llama(model_path=str(base), lora_path=str(lora) if lora else None, logits_all=True,
-                     n_ctx=1024, n_batch=512, n_threads=threads, n_threads_batch=threads,
-                     verbose=False)
+    def load(lora: Path | None) -> ModelRuntime:
+        return ModelRuntime(ModelSpec(base, lora, n_ctx=1024, n_threads=threads, all_logits=True))
 
-    def top1(llama: Llama, ids: list[int]) -> np.ndarray:
-        llama.reset()
-        llama.eval(ids)
-        return np.asarray(llama.scores[: len(ids)]).argmax(-1)
+    def top1(runtime: ModelRuntime, ids: list[int]) -> np.ndarray:
+        return np.asarray(runtime.top1_tokens(ids))
 
     llama, plain = load(adapter), load(None)
     agree = agree_base = changed = compared = rows = token_mismatch = 0
@@ -176,7 +172,7 @@ def parity(run: Path, adapter: Path, base: Path, positions: int, threads: int = 
             continue
         sample = encode(tokenizer, row["text"], tokenizer.eos_token_id)
         ids = sample.ids[:1000]
-        llama_ids = llama.tokenize(row["text"].encode("utf-8"), add_bos=False, special=True)
+        llama_ids = llama.tokenize(row["text"])
         token_mismatch += llama_ids != sample.ids[:-1]
         # positions whose next token is trained (the completion), up to the remaining budget
         at = [t for t in range(len(ids) - 1) if sample.labels[t + 1] != IGNORE]

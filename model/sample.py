@@ -14,10 +14,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from editseq.editformat import DIFF_SEP, decode_sequence
+from editseq.editformat import CLOSE, DIFF_SEP, decode_sequence
 from editseq.runtime import ModelRuntime, ModelSpec, base_model_path, shipped_adapter_path
-
-CLOSE = DIFF_SEP + DIFF_SEP
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -60,9 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     # pygls logs every JSON-RPC message at INFO: far too much for an editor's output channel
     logging.getLogger("pygls").setLevel(max(logging.WARNING, logging.getLogger().level))
     if args.command == "serve":
-        from .lsp import server
+        from .lsp import create_server
 
-        server.start_io()
+        create_server().start_io()
         return 0
     if args.command == "options":
         print(options_table())
@@ -106,8 +106,9 @@ def read_source(path: Path) -> str:
 
 
 def run_suggest(args: argparse.Namespace) -> int:
+    from .complete import Completer
+    from .models import Models
     from .runtime import ModelError
-    from .suggest import Suggester
 
     options = _options(args)
     text = read_source(args.file)
@@ -119,13 +120,15 @@ def run_suggest(args: argparse.Namespace) -> int:
     if not 0 <= character <= len(lines[line]):
         raise SystemExit(f"editseq: --character {args.character} is outside line {args.line} "
                          f"(1..{len(lines[line]) + 1})")
-    suggester = Suggester(options)
+    models = Models(options)
+    completer = Completer(models)
     try:
-        result = suggester.suggest(text, line, character)
+        result = completer.complete(options, text, line, character)
     except ModelError as exc:
         raise SystemExit(f"editseq: {exc}") from exc
     finally:
-        suggester.close()
+        completer.close()
+        models.close()
     offer = result.offers[0] if result.offers else None
     new_text = offer.new_text if offer else text
     diff = "".join(difflib.unified_diff(
@@ -135,6 +138,7 @@ def run_suggest(args: argparse.Namespace) -> int:
         print(json.dumps({
             "offered": offer is not None,
             "reason": result.reason,
+            "skip": result.skip.value if result.skip else None,
             "diff": diff,
             "new_text": new_text,
             "at_cursor": bool(offer and offer.at_cursor),
@@ -165,30 +169,30 @@ def _options(args: argparse.Namespace) -> Options:
 def run_function_command(args: argparse.Namespace) -> int:
     """``explain`` and ``repair``: print the result; the file itself is never written."""
     from .explain import explain
-    from .functions import enclosing_function
+    from .models import Models
+    from .pysource import enclosing_function
     from .repair import repair
     from .runtime import ModelError
-    from .suggest import Suggester
 
     options = _options(args)
     text = read_source(args.file)
     span = enclosing_function(text, 0, args.function)
     if span is None:
         raise SystemExit(f"editseq: no function named {args.function!r} in {args.file}")
-    suggester = Suggester(options)
+    models = Models(options)
     try:
-        runtime = suggester.chat_runtime()
+        runtime = models.chat()
         if args.command == "explain":
             result = explain(runtime, text.split("\n"), span)
             reply = {"function": span.name, "explanation": result.text, "latency_ms": round(result.latency_ms)}
             print(json.dumps(reply, indent=2) if args.json else result.text)
             return 0
-        fixed = repair(runtime, suggester.gate, text, span.start, name=span.name,
+        fixed = repair(runtime, models.gate, text, span.start, name=span.name,
                        candidates=options.repair_candidates, run_code=not args.no_run)
     except ModelError as exc:
         raise SystemExit(f"editseq: {exc}") from exc
     finally:
-        suggester.close()
+        models.close()
     new_text = fixed.offered.new_text if fixed.offered else text
     if args.json:
         checks = fixed.before_checks
@@ -196,7 +200,8 @@ def run_function_command(args: argparse.Namespace) -> int:
             "function": fixed.function, "offered": fixed.offered is not None,
             "verification": fixed.verification, "reason": fixed.reason, "new_text": new_text,
             "checks_before": f"{checks.passed}/{checks.total}" if checks else None,
-            "candidates": [{"verdict": c.verdict, "code": c.code} for c in fixed.candidates],
+            "candidates": [{"offered": c.offered, "verdict": c.verdict, "code": c.code}
+                           for c in fixed.candidates],
             "latency_ms": round(fixed.latency_ms),
         }, indent=2))
     elif fixed.offered:

@@ -4,16 +4,22 @@ A small model's typical failure is repeating an insertion after a correct first 
 generated edit is parsed, hunks that only repeat existing lines are dropped, and the resulting
 state is judged (by the lint gate, in the server); an edit that fails is resampled, a bounded
 number of times. One implementation serves the server, the CLI and the evaluation harness.
+
+A judge is a pure function from a candidate to a ``lintgate.Verdict``; decoding stores each
+verdict on its candidate and returns them all, so callers read results instead of collecting
+them from inside the judge.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from . import editformat
 from .editformat import Insertion
+from .lintgate import Verdict
 from .runtime import Generation, ModelRuntime
 
 
@@ -24,19 +30,28 @@ class SamplingSettings:
     top_p: float = 0.95
     samples: int = 2  # attempts per edit; the first that passes the check wins
     seed: int = 0
+    # A retry at the first attempt's (often greedy) temperature would repeat the rejected edit.
+    retry_temperature: float = 0.7  # at least this for attempts after the first
 
 
 @dataclass
 class Candidate:
-    """One sampled edit, placed in the state it edits, with the check's verdict."""
+    """One sampled edit, placed in the state it edits, with the judge's verdict."""
 
     text: str
     insertions: list[Insertion]
     skipped_hunks: int  # malformed or misplaced
     repeated_hunks: int  # dropped because they only repeated existing lines
-    accepted: bool = False
-    reason: str = ""
-    verdict: object = None
+    verdict: Verdict | None = None  # None: nothing well-formed to judge
+    unjudged_reason: str = ""  # why, when verdict is None
+
+    @property
+    def accepted(self) -> bool:
+        return self.verdict is not None and self.verdict.offered
+
+    @property
+    def reason(self) -> str:
+        return self.verdict.reason if self.verdict is not None else self.unjudged_reason
 
 
 @dataclass
@@ -51,8 +66,7 @@ class EditOutcome:
         return next((c for c in self.candidates if c.accepted), None)
 
 
-# judge(candidate insertions) -> (accepted, reason, verdict object for the caller)
-Judge = Callable[[list[Insertion]], tuple[bool, str, object]]
+Judge = Callable[[list[Insertion]], Verdict]  # a candidate's insertions -> may it be offered?
 
 
 def drop_repeats(state: list[str], insertions: list[Insertion]) -> tuple[list[Insertion], int]:
@@ -83,7 +97,8 @@ def next_edit(
         generation = runtime.generate(
             prompt + forced,
             max_tokens=settings.max_tokens,
-            temperature=settings.temperature if attempt == 0 else max(settings.temperature, 0.7),
+            temperature=settings.temperature if attempt == 0 else max(settings.temperature,
+                                                                      settings.retry_temperature),
             top_p=settings.top_p,
             stop=(editformat.DIFF_SEP,),
             seed=settings.seed + attempt,
@@ -105,9 +120,9 @@ def next_edit(
         candidate = _candidate(state, text)
         outcome.candidates.append(candidate)
         if not candidate.insertions:
-            candidate.reason = _nothing_reason(candidate)
+            candidate.unjudged_reason = _nothing_reason(candidate)
             continue
-        candidate.accepted, candidate.reason, candidate.verdict = judge(candidate.insertions)
+        candidate.verdict = judge(candidate.insertions)
         if candidate.accepted:
             return outcome
     return outcome
@@ -128,12 +143,10 @@ def _nothing_reason(candidate: Candidate) -> str:
 
 # --- Whole programs, edit by edit (the evaluation harness; also usable for "write this file") ---
 
-# judge(state before, state after) -> (accepted, reason, verdict object)
-ProgramJudge = Callable[[list[str], list[str]], tuple[bool, str, object]]
+ProgramJudge = Callable[[list[str], list[str]], Verdict]  # (state before, state after) -> verdict
 
 DECODING_CHECKED = "checked"
 DECODING_PLAIN = "plain"
-CLOSE = editformat.DIFF_SEP + editformat.DIFF_SEP  # two empty edits end a sequence
 
 
 @dataclass
@@ -189,7 +202,7 @@ def lint_judge(prelude: str = "") -> ProgramJudge:
     ``prelude`` is code the program will run after (e.g. the evaluation's import helper): it is
     linted in front of every state, so a name it defines is no error.
     """
-    from .lintgate import detect_indent, new_errors
+    from .lintgate import detect_indent, verdict_of
 
     linter = shared_linter()
     cache: dict[str, list] = {}
@@ -204,13 +217,9 @@ def lint_judge(prelude: str = "") -> ProgramJudge:
             cache[key] = linter.messages(text, indent)
         return cache[key]
 
-    def judge(before: list[str], after: list[str]) -> tuple[bool, str, object]:
+    def judge(before: list[str], after: list[str]) -> Verdict:
         indent = detect_indent("\n".join(after))
-        added = new_errors(messages(before, indent), messages(after, indent))
-        if added:
-            names = ", ".join(f"{symbol} ({msg_id})" for msg_id, symbol in sorted(added))
-            return False, f"adds lint errors: {names}", added
-        return True, "adds no lint error", added
+        return verdict_of(messages(before, indent), messages(after, indent))
 
     return judge
 
@@ -249,7 +258,7 @@ def decode_program(
         try:
             generation = runtime.generate(
                 prompt, max_tokens=max_tokens, temperature=settings.temperature, top_p=settings.top_p,
-                stop=(CLOSE,), seed=settings.seed, cancel=cancel,
+                stop=(editformat.CLOSE,), seed=settings.seed, cancel=cancel,
             )
         except ContextOverflow:
             result.finish = "context"
@@ -277,11 +286,11 @@ def decode_program(
         # Every attempt fits in what is left of the budget: fewer (or shorter) attempts near its end.
         per_attempt = min(settings.max_tokens, remaining)
         attempts = max(1, min(settings.samples, remaining // per_attempt))
-        step = SamplingSettings(per_attempt, settings.temperature, settings.top_p, attempts,
-                                settings.seed + 1000 * result.edits)
+        step = dataclasses.replace(settings, max_tokens=per_attempt, samples=attempts,
+                                   seed=settings.seed + 1000 * result.edits)
         current = result.lines
 
-        def edit_judge(insertions: list[Insertion], current: list[str] = current) -> tuple[bool, str, object]:
+        def edit_judge(insertions: list[Insertion], current: list[str] = current) -> Verdict:
             return judge(current, editformat.apply_insertions(current, insertions))
 
         try:

@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from unidiff import PatchSet
 from unidiff.errors import UnidiffParseError
 
 DIFF_SEP = "\n<|diff|>"
+CLOSE = DIFF_SEP + DIFF_SEP  # two empty edits end a sequence
 GENERIC_INSTRUCTION = "Write the next part of this Python program."
 
 _HUNK_HEADER = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,(\d+))? @@")
@@ -130,6 +132,35 @@ def build_prompt(instruction: str, state: list[str]) -> str:
     the next diff. Growing the buffer at its end changes only the last block of the prompt.
     """
     return instruction.rstrip("\n") + "".join(DIFF_SEP + e for e in state_edits(state)) + DIFF_SEP
+
+
+def cursor_anchor(before_line: int) -> str:
+    """The start of a hunk header inserting before ``before_line`` (0-based) of the state; the
+    line count (``,3 @@`` or `` @@``) is left to the model."""
+    return f"@@ -{before_line},0 +{before_line + 1}"
+
+
+# Estimates of what a state costs in a prompt, used to choose a window before the exact count.
+LINE_EXTRA_TOKENS = 3  # per state line: merges at line boundaries and a share of its block header
+PROMPT_EXTRA_TOKENS = 24  # separators after the instruction and the cursor anchor
+
+
+class StateTokens:
+    """Estimated prompt tokens of state lines for one tokenizer, cached by line text."""
+
+    def __init__(self, count_tokens: Callable[[str], int], cache_size: int = 50_000) -> None:
+        self._count = count_tokens
+        self._cache: dict[str, int] = {}
+        self._cache_size = cache_size
+
+    def line(self, line: str) -> int:
+        cached = self._cache.get(line)
+        if cached is None:
+            cached = self._count("\n+" + line) + LINE_EXTRA_TOKENS  # as the line stands in a hunk
+            if len(self._cache) > self._cache_size:
+                self._cache.clear()
+            self._cache[line] = cached
+        return cached
 
 
 def split_edits(generated: str) -> tuple[list[str], bool]:
@@ -262,16 +293,17 @@ def instruction_for(lines: list[str], cursor_line: int) -> str:
     for row in range(cursor_line, -1, -1):
         stripped = lines[row].lstrip()
         if stripped.startswith(("def ", "async def ", "class ")) and (
-            row == cursor_line or _indent(lines[row]) < cursor_indent
+            row == cursor_line or indent_width(lines[row]) < cursor_indent
         ):
             found = _docstring_at(lines, row + 1) or _comment_above(lines, row)
             if found:
                 return found
-            cursor_indent = _indent(lines[row])
+            cursor_indent = indent_width(lines[row])
     return _docstring_at(lines, _first_code_row(lines)) or GENERIC_INSTRUCTION
 
 
-def _indent(line: str) -> int:
+def indent_width(line: str) -> int:
+    """Columns of leading whitespace (a tab counts as one)."""
     return len(line) - len(line.lstrip())
 
 
@@ -279,7 +311,7 @@ def _indent_at(lines: list[str], row: int) -> int:
     """Indentation at ``row``; a blank cursor line counts as indented past its last code line."""
     for r in range(row, -1, -1):
         if lines[r].strip():
-            return _indent(lines[r]) + (1 if r != row else 0)
+            return indent_width(lines[r]) + (1 if r != row else 0)
     return 0
 
 

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 
 from .chat import ChatFormat, chat_format
-from .functions import FunctionSpan
+from .pysource import FunctionSpan
 from .runtime import ModelRuntime
 
 MAX_CHARS = 400  # HumanEvalExplain cuts at len(docstring); a function without one gets this bound

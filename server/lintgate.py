@@ -119,6 +119,21 @@ class Verdict:
     added: Counter[ErrorKey]
     reason: str
     elapsed_s: float
+    checked: bool = True  # False when the user turned the gate off
+
+
+def verdict_of(before: list[LintMessage], after: list[LintMessage], elapsed_s: float = 0.0) -> Verdict:
+    """The gate's rule: an edit passes when it adds no lint error."""
+    added = new_errors(before, after)
+    if added:
+        names = ", ".join(f"{symbol} ({msg_id})" for msg_id, symbol in sorted(added))
+        return Verdict(False, before, after, added, f"adds lint errors: {names}", elapsed_s)
+    return Verdict(True, before, after, added, "adds no lint error", elapsed_s)
+
+
+def unchecked_verdict() -> Verdict:
+    """What an edit gets when the user turned the lint gate off: offered, nothing checked."""
+    return Verdict(True, [], [], Counter(), "lint gate off", 0.0, checked=False)
 
 
 def _worker(conn) -> None:  # runs in the child process
@@ -179,11 +194,7 @@ class LintGate:
         if not first.ok or not second.ok:
             failure = first.failure or second.failure
             return Verdict(False, first.messages, second.messages, Counter(), f"lint failed: {failure}", elapsed)
-        added = new_errors(first.messages, second.messages)
-        if added:
-            names = ", ".join(f"{symbol} ({msg_id})" for msg_id, symbol in sorted(added))
-            return Verdict(False, first.messages, second.messages, added, f"adds lint errors: {names}", elapsed)
-        return Verdict(True, first.messages, second.messages, added, "adds no lint error", elapsed)
+        return verdict_of(first.messages, second.messages, elapsed)
 
     def _check_in_worker(self, text: str, indent: str) -> LintResult:
         started = time.perf_counter()

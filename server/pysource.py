@@ -1,4 +1,4 @@
-"""Finding the function around a cursor, and its doctests: pure source analysis, no model.
+"""Python source analysis, no model: the function around a cursor, its doctests, its tests.
 
 Uses ``ast`` when the buffer parses and falls back to indentation when it does not (a buffer
 being repaired often has a syntax error). Lines are 0-based; ``end`` is exclusive.
@@ -10,6 +10,8 @@ import ast
 import doctest
 import re
 from dataclasses import dataclass
+
+from .editformat import indent_width
 
 _DEF = re.compile(r"^(\s*)(?:async\s+)?def\s+(\w+)\s*\(")
 
@@ -56,11 +58,8 @@ def _trailing_end(lines: list[str], end: int) -> int:
 
 def _span(node: ast.FunctionDef | ast.AsyncFunctionDef, lines: list[str]) -> FunctionSpan:
     start = node.lineno - 1
-    first = node.body[0]
     docstring = ast.get_docstring(node)
-    body_start = first.lineno - 1
-    if docstring is not None and isinstance(first, ast.Expr):
-        body_start = first.lineno - 1
+    body_start = node.body[0].lineno - 1
     indent = lines[start][: len(lines[start]) - len(lines[start].lstrip())]
     return FunctionSpan(node.name, start, node.end_lineno, indent, docstring, body_start)
 
@@ -77,7 +76,7 @@ def _by_indentation(lines: list[str], line: int, name: str | None) -> FunctionSp
     for row, match in candidates:
         indent = match.group(1)
         end = row + 1
-        while end < len(lines) and (not lines[end].strip() or _indent(lines[end]) > len(indent)):
+        while end < len(lines) and (not lines[end].strip() or indent_width(lines[end]) > len(indent)):
             end += 1
         while end > row + 1 and not lines[end - 1].strip():
             end -= 1
@@ -87,10 +86,6 @@ def _by_indentation(lines: list[str], line: int, name: str | None) -> FunctionSp
                 body_start += 1
             return FunctionSpan(match.group(2), row, end, indent, None, body_start)
     return None
-
-
-def _indent(line: str) -> int:
-    return len(line) - len(line.lstrip())
 
 
 def doctest_count(span: FunctionSpan) -> int:

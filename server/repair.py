@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 
 from . import sandbox
 from .chat import ChatFormat, chat_format, code_blocks
-from .functions import FunctionSpan, doctest_count, enclosing_function, test_functions_for
 from .lintgate import LintGate, LintMessage, detect_indent
+from .pysource import FunctionSpan, doctest_count, enclosing_function, test_functions_for
 from .runtime import ModelRuntime
 
 CHECK_LIMITS = sandbox.Limits(timeout_s=10.0, memory_mb=512)
@@ -73,7 +73,8 @@ class RepairCandidate:
     lint_errors: list[LintMessage]
     lint_ok: bool  # adds no lint error
     checks: CheckReport | None
-    verdict: str  # why offered or not
+    offered: bool = False  # it helps and is worse at nothing
+    verdict: str = ""  # what was verified (offered), or why it was not offered
 
 
 @dataclass
@@ -183,12 +184,13 @@ def repair(runtime: ModelRuntime, gate: LintGate, text: str, line: int, *, name:
         checks = None
         if run_code and verdict.offered and result.before_checks is not None:
             checks = run_checks(new_text, new_span or span, checks_from=(span, text))
-        candidate = RepairCandidate(code, new_text, verdict.errors_after, verdict.offered, checks, "")
+        candidate = RepairCandidate(code, new_text, verdict.errors_after, verdict.offered, checks)
         result.candidates.append(candidate)
-        candidate.verdict = _judge(result, candidate, len(before.messages), check_kinds(span, tests))
-        if candidate.verdict.startswith("offered"):
+        candidate.offered, candidate.verdict = _judge(result, candidate, len(before.messages),
+                                                      check_kinds(span, tests))
+        if candidate.offered:
             result.offered = candidate
-            result.verification = candidate.verdict[len("offered: "):]
+            result.verification = candidate.verdict
             if checks is None or checks.all_pass:
                 break
     if result.offered is None and not result.reason:
@@ -197,30 +199,32 @@ def repair(runtime: ModelRuntime, gate: LintGate, text: str, line: int, *, name:
     return result
 
 
-def _judge(result: RepairResult, candidate: RepairCandidate, lint_before: int, kinds: str) -> str:
-    """'offered: <what was verified>' or why not; a candidate must help and be worse at nothing."""
+def _judge(result: RepairResult, candidate: RepairCandidate, lint_before: int,
+           kinds: str) -> tuple[bool, str]:
+    """(offered, what was verified) or (False, why not): a candidate must help and be worse at
+    nothing."""
     if not candidate.lint_ok:
-        return "adds lint errors"
+        return False, "adds lint errors"
     lint_after = len(candidate.lint_errors)
     before, after = result.before_checks, candidate.checks
     if after is not None and before is not None:
         if after.passed < before.passed:
-            return f"passes fewer {kinds} ({after.passed}/{after.total}, was {before.passed}/{before.total})"
+            return False, f"passes fewer {kinds} ({after.passed}/{after.total}, was {before.passed}/{before.total})"
         better_checks = after.passed > before.passed
         if not better_checks and lint_after >= lint_before:
-            return f"no better: passes {after.passed}/{after.total} {kinds}, as before"
+            return False, f"no better: passes {after.passed}/{after.total} {kinds}, as before"
         current = result.offered.checks if result.offered else None
         if current is not None and after.passed <= current.passed:
-            return "no better than an earlier candidate"
+            return False, "no better than an earlier candidate"
         was = f" (was {before.passed}/{before.total})" if before.passed else ""
-        return f"offered: passes {after.passed}/{after.total} {kinds}{was}"
+        return True, f"passes {after.passed}/{after.total} {kinds}{was}"
     if lint_after >= lint_before:
-        return "no lint error fixed and nothing to test it with" if before is None else "no better"
+        return False, "no lint error fixed and nothing to test it with" if before is None else "no better"
     if result.offered is not None:
-        return "no better than an earlier candidate"
+        return False, "no better than an earlier candidate"
     untested = "untested" if before is None and after is None else "tests not run"
     state = "lint-clean" if lint_after == 0 else f"{lint_before - lint_after} lint errors fewer"
-    return f"offered: {state}, {untested}"
+    return True, f"{state}, {untested}"
 
 
 def _nothing_helped(result: RepairResult) -> str:

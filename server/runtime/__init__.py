@@ -50,6 +50,7 @@ class ModelSpec:
     n_threads: int = 0  # 0: all cores
     n_gpu_layers: int = 0  # needs llama-cpp-python built with CUDA or Metal
     vocab_only: bool = False  # the tokenizer only (no weights): tokenize, count, metadata
+    all_logits: bool = False  # keep every position's logits (for ``top1_tokens``; costs memory)
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,7 @@ class ModelRuntime:
                 n_gpu_layers=self.spec.n_gpu_layers,
                 n_batch=512,
                 vocab_only=self.spec.vocab_only,
+                logits_all=self.spec.all_logits,
                 verbose=False,
             )
         except (ValueError, RuntimeError, OSError) as exc:
@@ -170,6 +172,17 @@ class ModelRuntime:
         """The text of ``tokens``, special tokens included."""
         self.load()
         return self._llama.detokenize(tokens, special=True).decode("utf-8", "replace")
+
+    def top1_tokens(self, tokens: list[int]) -> list[int]:
+        """The most likely next token after each prefix of ``tokens`` (one forward pass; the
+        spec must keep ``all_logits``). For parity checks against another implementation."""
+        if not self.spec.all_logits:
+            raise ValueError("top1_tokens needs a ModelSpec with all_logits=True")
+        self.load()
+        with self._lock:
+            self._llama.reset()
+            self._llama.eval(tokens)
+            return self._llama.scores[: len(tokens)].argmax(-1).tolist()
 
     @property
     def metadata(self) -> dict[str, str]:

@@ -7,10 +7,11 @@ import time
 import pytest
 import pytest_lsp
 from editseq.explain import MIN_CHARS
-from editseq.functions import enclosing_function
+from editseq.pysource import enclosing_function
 from lsprotocol import types
-from pygls.protocol.json_rpc import JsonRPCResponseMessage
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+
+from tests.lsp_client import raw_code_actions
 
 from .conftest import DATA, E2E_OPTIONS, SERVER_COMMAND
 
@@ -44,18 +45,6 @@ async def client(lsp_client: LanguageClient):
     await lsp_client.shutdown_session()
 
 
-async def raw_code_actions(client: LanguageClient, params: types.CodeActionParams) -> list[dict]:
-    """Code actions as the JSON the server sent: the test client's converter reads a CodeAction
-    that carries a command as a bare Command, losing its kind and diagnostics."""
-    msg_id = f"actions-{id(params)}"
-    # send_request registers the reply's type and sends without yielding to the event loop, so
-    # the type is replaced before any reply can be read (polling for the registration raced with
-    # a fast reply, which pops it, and then waited forever)
-    future = client.protocol.send_request(types.TEXT_DOCUMENT_CODE_ACTION, params, msg_id=msg_id)
-    client.protocol._result_types[msg_id] = JsonRPCResponseMessage
-    return await asyncio.wrap_future(future)
-
-
 def execute(client: LanguageClient, command: str, position: types.Position):
     return client.workspace_execute_command_async(types.ExecuteCommandParams(
         command=command, arguments=[URI, {"line": position.line, "character": position.character}]))
@@ -65,7 +54,7 @@ async def test_explain_returns_text_within_the_bound(client: LanguageClient):
     started = time.monotonic()
     result = await execute(client, "editseq.explainFunction", STRLEN)
     elapsed = time.monotonic() - started
-    assert result["function"] == "strlen"
+    assert result["ok"] and result["function"] == "strlen"
     assert result["text"].strip() and elapsed < EXPLAIN_BOUND_S
     bound = max(MIN_CHARS, len(enclosing_function(SOURCE, STRLEN.line).docstring))
     assert len(result["text"]) <= bound
@@ -74,9 +63,9 @@ async def test_explain_returns_text_within_the_bound(client: LanguageClient):
 
 async def test_repair_runs_and_reports_its_verification_truthfully(client: LanguageClient):
     result = await execute(client, "editseq.repairFunction", STRLEN)
-    assert result["function"] == "strlen" and result["checks_before"] == "0/2"
-    if not result["offered"]:
-        assert result["reason"] and not client.applied_edits
+    assert result["function"] == "strlen" and result["checksBefore"] == "0/2"
+    if not result["ok"]:
+        assert result["message"].startswith("no repair for strlen: ") and not client.applied_edits
         return
     # offered: the claim in the title must match the doctests run here on the edited text
     (edit,) = client.applied_edits[-1].edit.changes[URI]

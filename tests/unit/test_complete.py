@@ -1,43 +1,14 @@
-"""Suggestion orchestration with a scripted fake model and the real pylint gate."""
+"""The completion pipeline with a scripted fake model and the real pylint gate."""
 
 import threading
 
 import pytest
+from editseq.complete import Completer, Skip
 from editseq.lintgate import LintGate
+from editseq.models import Models
 from editseq.options import Options
-from editseq.runtime import Generation, ModelSpec
-from editseq.suggest import Suggester
 
-
-class ScriptedRuntime:
-    """Stands in for ModelRuntime: replies with scripted edits, records prompts."""
-
-    def __init__(self, spec: ModelSpec, replies: list[str]):
-        self.spec = spec
-        self.replies = list(replies)
-        self.prompts: list[str] = []
-        self.load_s = 0.0
-
-    def load(self):
-        pass
-
-    def close(self):
-        pass
-
-    def count_tokens(self, text: str) -> int:
-        return len(text.split()) + 1
-
-    def generate(self, prompt, *, max_tokens, temperature=0.0, top_p=0.95, stop=(), seed=0, cancel=None,
-                 on_text=None):
-        self.prompts.append(prompt)
-        if cancel is not None and cancel.is_set():
-            return Generation("", "cancelled", 10, 0, 0, 0.0, 0.0)
-        text = self.replies.pop(0) if self.replies else ""
-        # A reply is a whole edit; like a model, continue the part of it the prompt already holds.
-        started = prompt.rsplit("<|diff|>", 1)[-1]
-        if started and text.startswith(started):
-            text = text[len(started) :]
-        return Generation(text, "stop", 10, 0, 5, 0.001, 0.001)
+from tests.scripted import ScriptedRuntime
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +19,17 @@ def gate():
     gate.close()
 
 
+class Suggester:
+    """The pipeline as the server runs it: options, models, completer."""
+
+    def __init__(self, options: Options, models: Models) -> None:
+        self.options, self.gate = options, models.gate
+        self.completer = Completer(models)
+
+    def suggest(self, text, line, character, cancel=None):
+        return self.completer.complete(self.options, text, line, character, cancel)
+
+
 def make(gate, replies, **options):
     holder = {}
 
@@ -55,7 +37,8 @@ def make(gate, replies, **options):
         holder["runtime"] = ScriptedRuntime(spec, replies)
         return holder["runtime"]
 
-    return Suggester(Options(**options), gate, runtime_factory=factory), holder
+    opts = Options(**options)
+    return Suggester(opts, Models(opts, factory, gate)), holder
 
 
 SOURCE = 'def area(width, height):\n    """Area of a rectangle."""\n    \n'
@@ -75,8 +58,7 @@ def test_insertion_at_the_cursor_is_offered_as_ghost_text(gate):
 def test_an_edit_that_adds_a_lint_error_is_not_offered(gate):
     suggester, _ = make(gate, ["@@ -2,0 +3 @@\n+    return width * depth"] * 2)
     result = suggester.suggest(SOURCE, 2, 4)
-    assert not result.offered
-    assert "undefined-variable" in result.reason
+    assert not result.offered and result.skip is Skip.REJECTED
     assert any(m.symbol == "undefined-variable" for m in result.errors_after)
 
 
@@ -128,27 +110,30 @@ def test_insertion_elsewhere_is_a_next_edit_not_ghost_text(gate):
 def test_repeated_lines_are_dropped():
     suggester, _ = make(None, ["@@ -2,0 +3 @@\n+def area(width, height):"], lint_gate=False)
     result = suggester.suggest(SOURCE, 2, 4)
-    assert not result.offered and "repeated" in result.reason
+    assert not result.offered and result.skip is Skip.REJECTED
+    assert [c.repeated_hunks for c in result.outcome.candidates] == [1]
     suggester.gate.close()
 
 
 def test_model_closing_the_sequence_means_nothing_to_add():
     suggester, _ = make(None, [""], lint_gate=False)
     result = suggester.suggest(SOURCE, 2, 4)
-    assert not result.offered and "ended" in result.reason
+    assert not result.offered and result.skip is Skip.MODEL_ENDED
 
 
 def test_cancelled_request_reports_cancelled():
     suggester, _ = make(None, ["@@ -2,0 +3 @@\n+    pass"], lint_gate=False)
     cancel = threading.Event()
     cancel.set()
-    assert suggester.suggest(SOURCE, 2, 4, cancel).reason == "cancelled"
+    result = suggester.suggest(SOURCE, 2, 4, cancel)
+    assert result.skip is Skip.CANCELLED and result.reason == "cancelled"
 
 
 def test_huge_file_is_refused_with_a_reason():
     suggester, _ = make(None, [], max_file_bytes=1000)
     result = suggester.suggest("x = 1\n" * 1000, 10, 0)
-    assert not result.offered and "maxFileBytes" in result.reason
+    assert not result.offered and result.skip is Skip.FILE_TOO_LARGE
+    assert "maxFileBytes" in result.reason  # the user is told which option to change
 
 
 def test_window_is_bounded_by_the_context_and_aligned():

@@ -2,6 +2,7 @@
 
 from editseq import editformat
 from editseq.decoding import SamplingSettings, decode_program, lint_judge
+from editseq.lintgate import unchecked_verdict
 from editseq.runtime import Generation
 
 
@@ -28,7 +29,7 @@ BROKEN = "@@ -2,0 +3 @@\n+print(undefined_name)"
 
 
 def accept_all(before, after):
-    return True, "ok", None
+    return unchecked_verdict()
 
 
 def test_checked_appends_each_accepted_edit_to_the_prompt_and_stops_when_closed():
@@ -53,10 +54,10 @@ def test_checked_resamples_an_edit_the_lint_judge_rejects():
 def test_the_lint_judge_reads_names_from_its_prelude():
     before = []
     after = ["def first(xs: List[int]) -> int:", "    return xs[0]"]
-    accepted, reason, _ = lint_judge()(before, after)
-    assert not accepted and "undefined-variable" in reason
-    accepted, reason, _ = lint_judge("from typing import *\n")(before, after)
-    assert accepted, reason
+    verdict = lint_judge()(before, after)
+    assert not verdict.offered and "undefined-variable" in verdict.reason
+    verdict = lint_judge("from typing import *\n")(before, after)
+    assert verdict.offered, verdict.reason
 
 
 def test_checked_drops_repeated_hunks_and_stops_when_nothing_passes():

@@ -1,8 +1,8 @@
 """Repair verification with a scripted model: what is offered, and what its title claims."""
 
 import pytest
-from editseq.functions import enclosing_function
 from editseq.lintgate import LintGate
+from editseq.pysource import enclosing_function
 from editseq.repair import CheckReport, repair, run_checks
 from editseq.runtime import Generation
 

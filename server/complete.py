@@ -1,0 +1,269 @@
+"""Completions and next-edit suggestions for a buffer and cursor: the completion pipeline.
+
+    request -> cursor -> window (the state already written, as much as the context holds)
+            -> prompt -> candidates (checked decoding, the first anchored at the cursor)
+            -> verdicts (the lint gate) -> offers
+
+Each step is a function with typed inputs and outputs; ``Completer.complete`` calls them in
+order. No LSP types and no llama calls: positions are 0-based lines and Python string indices
+(the LSP layer converts them), and the text format is editformat's.
+"""
+
+from __future__ import annotations
+
+import enum
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from . import editformat
+from .decoding import EditOutcome, SamplingSettings, next_edit
+from .editformat import Insertion, StateTokens
+from .lintgate import LintGate, LintMessage, Verdict, detect_indent, unchecked_verdict
+from .models import Models
+from .options import Options
+from .runtime import ContextOverflow, ModelRuntime
+
+WINDOW_ALIGN = 32  # the window's first line moves in steps of this many lines, to keep the KV cache
+
+
+class Skip(enum.StrEnum):
+    """Why a request got no offer (the values travel in ``editseq/status``)."""
+
+    FILE_TOO_LARGE = "fileTooLarge"
+    CURSOR_OUTSIDE_FILE = "cursorOutsideFile"
+    CONTEXT_FULL = "contextFull"  # the instruction alone fills the context
+    CANCELLED = "cancelled"
+    MODEL_ENDED = "modelEnded"  # the model closed the sequence: nothing to add here
+    REJECTED = "rejected"  # every sample was malformed, a repeat, or added a lint error
+
+
+@dataclass(frozen=True)
+class Cursor:
+    line: int
+    character: int  # clamped to the line
+    blank: bool  # the cursor's line holds only whitespace
+    at_end: bool  # nothing but whitespace follows the cursor: an insertion there is ghost text
+
+
+@dataclass(frozen=True)
+class Window:
+    """The document lines [start, end) the model sees, and the prompt made of them."""
+
+    start: int
+    end: int
+    prompt: str
+    anchor: str  # the forced start of the first sample's hunk ('' when the cursor is mid-line)
+
+
+@dataclass(frozen=True)
+class DocumentEdit:
+    """Replace ``line``'s characters [start, end) with ``text`` (which may hold newlines)."""
+
+    line: int
+    start: int
+    end: int
+    text: str
+
+
+@dataclass
+class Offer:
+    edits: list[DocumentEdit]  # in document positions, for a WorkspaceEdit
+    new_text: str  # the whole document after the edits
+    at_cursor: bool  # a single insertion at the cursor: can be shown as ghost text
+    verdict: Verdict
+
+
+@dataclass
+class Completion:
+    offers: list[Offer] = field(default_factory=list)
+    skip: Skip | None = None  # None when something was offered
+    reason: str = ""  # what was offered, or why nothing was, in words
+    errors_before: list[LintMessage] = field(default_factory=list)
+    errors_after: list[LintMessage] = field(default_factory=list)
+    window: tuple[int, int] = (0, 0)  # document lines the model saw: [start, end)
+    timings: dict[str, float] = field(default_factory=dict)
+    outcome: EditOutcome | None = None
+
+    @property
+    def offered(self) -> bool:
+        return bool(self.offers)
+
+
+# ----------------------------------------------------------------------------- the steps
+
+
+def cursor_at(lines: list[str], line: int, character: int) -> Cursor:
+    current = lines[line]
+    character = max(0, min(character, len(current)))
+    blank = not current.strip()
+    return Cursor(line, character, blank, blank or not current[character:].strip())
+
+
+def choose_window(runtime: ModelRuntime, tokens: StateTokens, lines: list[str], cursor: Cursor,
+                  max_tokens: int) -> Window:
+    """The lines above and at the cursor that fit the context with ``max_tokens`` to generate;
+    the first line is aligned to ``WINDOW_ALIGN`` when trimmed, so it stays put while the user
+    types and the KV cache is reused."""
+    end = cursor.line if cursor.blank else cursor.line + 1
+    instruction = editformat.instruction_for(lines, cursor.line)
+    budget = (runtime.spec.n_ctx - max_tokens - runtime.count_tokens(instruction)
+              - editformat.PROMPT_EXTRA_TOKENS)
+    start, total = end, 0
+    while start > 0 and total + (cost := tokens.line(lines[start - 1])) <= budget:
+        total += cost
+        start -= 1
+    if start > 0:
+        start = min(end, -(-start // WINDOW_ALIGN) * WINDOW_ALIGN)
+
+    def window(first: int) -> Window:
+        anchor = editformat.cursor_anchor(end - first) if cursor.at_end else ""
+        return Window(first, end, editformat.build_prompt(instruction, lines[first:end]), anchor)
+
+    chosen = window(start)
+    # the estimate leaves out block headers: check the real count, and trim further if needed
+    while chosen.start < end and (runtime.count_tokens(chosen.prompt + chosen.anchor) + max_tokens
+                                  > runtime.spec.n_ctx):
+        chosen = window(min(end, (chosen.start // WINDOW_ALIGN + 1) * WINDOW_ALIGN))
+    return chosen
+
+
+def document_edits(lines: list[str], window: Window, cursor: Cursor,
+                   insertions: list[Insertion]) -> tuple[list[DocumentEdit], bool]:
+    """Insertions into the window's state as document edits, and whether they are one insertion
+    at the cursor (ghost text)."""
+    edits: list[DocumentEdit] = []
+    at_cursor = False
+    for insertion in insertions:
+        doc_line = window.start + insertion.before_line
+        body = "\n".join(insertion.lines)
+        if doc_line == window.end and cursor.at_end:
+            at_cursor = len(insertions) == 1
+            current = lines[cursor.line]
+            if cursor.blank:  # the new lines take the place of the blank line the cursor is on
+                edits.append(DocumentEdit(cursor.line, 0, len(current), body))
+            else:
+                edits.append(DocumentEdit(cursor.line, cursor.character, len(current), "\n" + body))
+        elif doc_line < len(lines):
+            edits.append(DocumentEdit(doc_line, 0, 0, body + "\n"))
+        else:  # after the last line of a file without a final newline
+            edits.append(DocumentEdit(len(lines) - 1, len(lines[-1]), len(lines[-1]), "\n" + body))
+    return edits, at_cursor
+
+
+def apply_document_edits(lines: list[str], edits: list[DocumentEdit]) -> str:
+    """The document (given as lines) after the non-overlapping ``edits``."""
+    result = list(lines)
+    for edit in sorted(edits, key=lambda e: (e.line, e.start), reverse=True):
+        row = result[edit.line]
+        result[edit.line] = row[: edit.start] + edit.text + row[edit.end :]
+    return "\n".join(result)
+
+
+def lint_judge(gate: LintGate | None, text: str, new_text: Callable[[list[Insertion]], str]):
+    """A decoding judge: the lint gate's verdict on the buffer after a candidate (or an
+    unchecked pass when the gate is off)."""
+    if gate is None:
+        return lambda insertions: unchecked_verdict()
+    return lambda insertions: gate.judge(text, new_text(insertions))
+
+
+def offers_of(outcome: EditOutcome, lines: list[str], window: Window, cursor: Cursor) -> list[Offer]:
+    offers = []
+    for candidate in outcome.candidates:
+        if candidate.accepted:
+            edits, at_cursor = document_edits(lines, window, cursor, candidate.insertions)
+            offers.append(Offer(edits, apply_document_edits(lines, edits), at_cursor,
+                                candidate.verdict))
+    return offers
+
+
+def summary(outcome: EditOutcome, offers: list[Offer]) -> tuple[Skip | None, str]:
+    if offers:
+        return None, "offered: " + offers[0].verdict.reason
+    if outcome.cancelled:
+        return Skip.CANCELLED, "cancelled"
+    if outcome.closed and not outcome.candidates:
+        return Skip.MODEL_ENDED, "the model ended the program here: nothing to add"
+    reasons = "; ".join(dict.fromkeys(c.reason for c in outcome.candidates))
+    return Skip.REJECTED, "nothing offered" + (f": {reasons}" if reasons else "")
+
+
+def timings(started: float, outcome: EditOutcome) -> dict[str, float]:
+    gens = outcome.generations
+    return {
+        "latency_ms": (time.perf_counter() - started) * 1000,
+        "prefill_ms": sum(g.prefill_s for g in gens) * 1000,
+        "decode_ms": sum(g.decode_s for g in gens) * 1000,
+        "lint_ms": sum(c.verdict.elapsed_s for c in outcome.candidates if c.verdict) * 1000,
+        "prompt_tokens": gens[0].prompt_tokens if gens else 0,
+        "reused_tokens": gens[0].reused_tokens if gens else 0,
+        "generated_tokens": sum(g.generated_tokens for g in gens),
+        "samples": len(gens),
+    }
+
+
+# ----------------------------------------------------------------------------- the pipeline
+
+
+class Completer:
+    """Runs the pipeline with the server's models; keeps per-tokenizer line costs and lints the
+    current buffer while the model decodes. Blocking: call it off the event loop."""
+
+    def __init__(self, models: Models) -> None:
+        self.models = models
+        self._tokens: tuple[ModelRuntime, StateTokens] | None = None
+        self._prelint = ThreadPoolExecutor(max_workers=1, thread_name_prefix="editseq-prelint")
+
+    def close(self) -> None:
+        self._prelint.shutdown(wait=True)
+
+    def complete(self, options: Options, text: str, line: int, character: int,
+                 cancel: threading.Event | None = None) -> Completion:
+        started = time.perf_counter()
+        size = len(text.encode("utf-8", "surrogatepass"))
+        if size > options.max_file_bytes:
+            return Completion(skip=Skip.FILE_TOO_LARGE, reason=(
+                f"file is {size:,} bytes, over maxFileBytes ({options.max_file_bytes:,}); "
+                "no suggestions for it"))
+        lines = text.split("\n")
+        if not 0 <= line < len(lines):
+            return Completion(skip=Skip.CURSOR_OUTSIDE_FILE,
+                              reason=f"cursor line {line + 1} is outside the file ({len(lines)} lines)")
+        runtime = self.models.edits()
+        gate = self.models.gate if options.lint_gate else None
+        if gate is not None:  # lint the current buffer in the pylint process while the model runs
+            self._prelint.submit(gate.check, text, detect_indent(text))
+        cursor = cursor_at(lines, line, character)
+        window = choose_window(runtime, self._state_tokens(runtime), lines, cursor, options.max_tokens)
+        settings = SamplingSettings(options.max_tokens, options.temperature, options.top_p,
+                                    options.samples)
+
+        def after(insertions: list[Insertion]) -> str:
+            return apply_document_edits(lines, document_edits(lines, window, cursor, insertions)[0])
+
+        # The first sample is anchored at the cursor (its hunk header is written for the model), so
+        # a miscounted line number cannot move the completion elsewhere; later samples are free
+        # and may propose a next edit elsewhere (a code action).
+        try:
+            outcome = next_edit(runtime, window.prompt, lines[window.start : window.end], settings,
+                                lint_judge(gate, text, after), cancel, window.anchor)
+        except ContextOverflow as exc:  # only an instruction longer than the context gets here
+            return Completion(skip=Skip.CONTEXT_FULL, reason=f"nothing offered: {exc}",
+                              window=(window.start, window.end))
+        offers = offers_of(outcome, lines, window, cursor)
+        skip, reason = summary(outcome, offers)
+        judged = [c.verdict for c in outcome.candidates if c.verdict is not None]
+        chosen = next((v for v in judged if v.offered), judged[-1] if judged else None)
+        return Completion(
+            offers, skip, reason,
+            errors_before=chosen.errors_before if chosen else [],
+            errors_after=chosen.errors_after if chosen else [],
+            window=(window.start, window.end), timings=timings(started, outcome), outcome=outcome)
+
+    def _state_tokens(self, runtime: ModelRuntime) -> StateTokens:
+        if self._tokens is None or self._tokens[0] is not runtime:
+            self._tokens = (runtime, StateTokens(runtime.count_tokens))
+        return self._tokens[1]

@@ -1,0 +1,140 @@
+"""Explain, repair and insert-docstring: commands and code actions on the function at a cursor.
+
+Each command finds the function, runs the feature (``editseq.explain`` / ``editseq.repair``) on
+the model thread, and answers in the one reply shape (``convert.command_reply``). User code runs
+only inside ``editseq.repairFunction``, which the user invokes, and only in the sandbox; edits
+reach the file only through a WorkspaceEdit the user accepts.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from lsprotocol import types
+from pygls.workspace import TextDocument
+
+from ..explain import as_docstring, explain
+from ..lintgate import detect_indent
+from ..pysource import FunctionSpan, enclosing_function
+from ..repair import repair
+from . import convert
+
+if TYPE_CHECKING:
+    from .server import EditseqServer
+
+EXPLAIN_TITLE = "Explain this function (editseq)"
+REPAIR_TITLE = "Repair this function (editseq)"
+DOCSTRING_TITLE = "Insert explanation as docstring (editseq)"
+
+
+class Functions:
+    def __init__(self, server: EditseqServer) -> None:
+        self.server = server
+
+    def code_actions(self, document: TextDocument, params: types.CodeActionParams) -> list[types.CodeAction]:
+        """Explain / repair / docstring actions for the function under the cursor (computed on
+        demand, when the user picks one)."""
+        line, _ = convert.server_position(document, params.range.start)
+        span = enclosing_function(document.source, line)
+        if span is None:
+            return []
+        args = [document.uri, params.range.start]
+        ours = [d for d in params.context.diagnostics if d.source == convert.DIAGNOSTIC_SOURCE]
+
+        def action(title: str, command: str, kind: types.CodeActionKind, **extra) -> types.CodeAction:
+            return types.CodeAction(title=title, kind=kind, command=types.Command(
+                title=title, command=command, arguments=args), **extra)
+
+        actions = [
+            action(EXPLAIN_TITLE, "editseq.explainFunction", types.CodeActionKind.Empty),
+            action(REPAIR_TITLE, "editseq.repairFunction",
+                   types.CodeActionKind.QuickFix if ours else types.CodeActionKind.RefactorRewrite,
+                   diagnostics=ours or None),
+        ]
+        if span.docstring is None:
+            actions.append(action(DOCSTRING_TITLE, "editseq.insertDocstring",
+                                  types.CodeActionKind.RefactorRewrite))
+        return actions
+
+    def function_at(self, uri: str, position: types.Position) -> tuple[TextDocument, str, FunctionSpan] | str:
+        """The document, its text and the function at ``position``, or why there is none."""
+        document = self.server.workspace.text_documents.get(uri)
+        if document is None:
+            return f"document not open: {uri}"
+        text = document.source
+        line, _ = convert.server_position(document, position)
+        span = enclosing_function(text, line)
+        if span is None:
+            return f"no function at line {position.line + 1}"
+        return document, text, span
+
+    def explain_job(self, text: str, span: FunctionSpan, cancel):
+        return explain(self.server.models.chat(), text.split("\n"), span, cancel=cancel)
+
+    def repair_job(self, text: str, span: FunctionSpan, cancel):
+        return repair(self.server.models.chat(), self.server.models.gate, text, span.start,
+                      candidates=self.server.options.repair_candidates, cancel=cancel)
+
+
+def register(server: EditseqServer) -> None:
+    def function_command(name: str):
+        """Register ``handler(ls, document, text, span)`` as command ``name(uri, position)``;
+        a position outside any function gets the error reply."""
+        def decorate(handler):
+            # ``ls`` stays unannotated: pygls resolves the annotations at run time
+            @server.command(name)
+            async def run(ls, uri: str, position: types.Position) -> dict:
+                found = ls.functions.function_at(uri, position)
+                if isinstance(found, str):
+                    return convert.command_reply(False, found)
+                return await handler(ls, *found)
+            return handler
+        return decorate
+
+    @function_command("editseq.explainFunction")
+    async def explain_function(ls: EditseqServer, document: TextDocument, text: str,
+                               span: FunctionSpan) -> dict:
+        explanation = await ls.run_model(document.uri, None, ls.functions.explain_job, text, span)
+        message = f"{span.name}: {explanation.text}"
+        ls.window_show_message(types.ShowMessageParams(type=types.MessageType.Info, message=message))
+        return convert.command_reply(True, message, function=span.name, markdown=explanation.markdown(),
+                                     text=explanation.text, latency_ms=round(explanation.latency_ms))
+
+    @function_command("editseq.insertDocstring")
+    async def insert_docstring(ls: EditseqServer, document: TextDocument, text: str,
+                               span: FunctionSpan) -> dict:
+        if span.docstring is not None:
+            return convert.command_reply(False, f"{span.name} already has a docstring", function=span.name)
+        explanation = await ls.run_model(document.uri, None, ls.functions.explain_job, text, span)
+        lines = as_docstring(explanation, span, detect_indent(text))
+        applied = await ls.workspace_apply_edit_async(types.ApplyWorkspaceEditParams(
+            label=f"Docstring for {span.name} (editseq)",
+            edit=convert.insertion_edit(document, span.body_start, "\n".join(lines) + "\n")))
+        message = "docstring inserted" if applied.applied else "the editor did not apply the docstring"
+        return convert.command_reply(applied.applied, message, function=span.name, docstring=lines,
+                                     applied=applied.applied)
+
+    @function_command("editseq.repairFunction")
+    async def repair_function(ls: EditseqServer, document: TextDocument, text: str,
+                              span: FunctionSpan) -> dict:
+        ls.window_log_message(types.LogMessageParams(
+            type=types.MessageType.Info,
+            message=f"editseq: repairing {span.name}: running its checks in the sandbox"))
+        result = await ls.run_model(document.uri, None, ls.functions.repair_job, text, span)
+        checks = result.before_checks
+        fields = {"function": result.function, "verification": result.verification,
+                  "checks_before": f"{checks.passed}/{checks.total}" if checks else None,
+                  "candidates": len(result.candidates), "latency_ms": round(result.latency_ms),
+                  "applied": False}
+        if result.offered is None:  # the client shows the message (ok: false)
+            return convert.command_reply(False, f"no repair for {result.function}: {result.reason}",
+                                         **fields)
+        title = f"Repair {result.function}: {result.verification} (editseq)"
+        choice = await ls.window_show_message_request_async(types.ShowMessageRequestParams(
+            type=types.MessageType.Info, message=f"{title}. Apply it?",
+            actions=[types.MessageActionItem("Apply"), types.MessageActionItem("Cancel")]))
+        if choice is not None and choice.title == "Apply":
+            applied = await ls.workspace_apply_edit_async(types.ApplyWorkspaceEditParams(
+                label=title, edit=convert.whole_document_edit(document, text, result.offered.new_text)))
+            fields["applied"] = applied.applied
+        return convert.command_reply(True, title, **fields)

@@ -1,0 +1,103 @@
+"""The server's models: which files the options select, the loaded runtimes, and the lint gate.
+
+A registry, not a pipeline: it loads a runtime on first use, reloads it only when the options
+change its files or settings, and closes everything on shutdown. Thread-safe and blocking: call
+it off the event loop.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from .lintgate import LintGate
+from .options import Options
+from .runtime import ModelError, ModelRuntime, ModelSpec, base_model_path, shipped_adapter_path
+
+RuntimeFactory = Callable[[ModelSpec], ModelRuntime]
+
+
+def model_spec(options: Options) -> ModelSpec:
+    """The model files ``options`` select; raises ModelError when they cannot be found."""
+    if options.model in ("default", "base"):
+        path = base_model_path()
+        adapter = shipped_adapter_path() if options.model == "default" else None
+    else:
+        path = Path(options.model).expanduser()
+        adapter = None
+    if options.adapter:
+        adapter = Path(options.adapter).expanduser()
+    return ModelSpec(path, adapter, options.context_size, options.threads, options.gpu_layers)
+
+
+def describe(spec: ModelSpec) -> str:
+    """The model as a user reads it: its file, and the adapter's when one is applied."""
+    return spec.path.name + (f" + adapter {spec.adapter.name}" if spec.adapter else "")
+
+
+class Models:
+    """The edit-sequence runtime, the chat runtime (the same model without the adapter, for
+    prose) and the lint gate, for one server or CLI run."""
+
+    def __init__(self, options: Options, runtime_factory: RuntimeFactory = ModelRuntime,
+                 gate: LintGate | None = None) -> None:
+        self._options = options
+        self._factory = runtime_factory
+        self.gate = gate or LintGate(timeout_s=options.lint_timeout)
+        self._edit: ModelRuntime | None = None
+        self._chat: ModelRuntime | None = None
+        self._lock = threading.Lock()
+
+    def configure(self, options: Options) -> None:
+        """Apply new options; a runtime reloads on next use only if its files or settings changed."""
+        self._options = options
+        self.gate.timeout_s = options.lint_timeout
+        try:
+            wanted = model_spec(options)
+        except ModelError:
+            wanted = None
+        with self._lock:
+            if self._edit is not None and self._edit.spec != wanted:
+                self._edit.close()
+                self._edit = None
+
+    def spec(self) -> ModelSpec:
+        """The edit-sequence model the current options select (raises ModelError)."""
+        return model_spec(self._options)
+
+    def edits(self) -> ModelRuntime:
+        """The loaded edit-sequence runtime; raises ModelError (with the path and the fix)."""
+        with self._lock:
+            if self._edit is None:
+                self._edit = self._factory(model_spec(self._options))
+            runtime = self._edit
+        runtime.load()
+        return runtime
+
+    def chat(self) -> ModelRuntime:
+        """The instruct model without the edit-sequence adapter, for explain and repair.
+
+        The adapter teaches diffs, not prose; when no adapter is in use this is the same runtime.
+        """
+        runtime = self.edits()
+        if runtime.spec.adapter is None:
+            return runtime
+        spec = dataclasses.replace(runtime.spec, adapter=None)
+        with self._lock:
+            if self._chat is None or self._chat.spec != spec:
+                if self._chat is not None:
+                    self._chat.close()
+                self._chat = self._factory(spec)
+            chat = self._chat
+        chat.load()
+        return chat
+
+    def close(self) -> None:
+        with self._lock:
+            for runtime in (self._chat, self._edit):
+                if runtime is not None:
+                    runtime.close()
+            self._chat = self._edit = None
+        self.gate.close()

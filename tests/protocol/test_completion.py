@@ -1,0 +1,150 @@
+"""Inline completions, supersede and cancel, next-edit code actions, status and options, over the
+protocol with the scripted model: exact ranges in the client's UTF-16 units."""
+
+import asyncio
+
+import pytest
+from lsprotocol import types
+from pytest_lsp import LanguageClient
+
+from tests.lsp_client import (
+    eventually,
+    inline_params,
+    open_document,
+    raw_code_actions,
+    replace_document,
+)
+
+from .conftest import LINE
+
+SOURCE = (
+    "def rectangle_perimeter(width, height):\n"
+    '    """Perimeter of a rectangle."""\n'
+    "    \n"
+)
+
+
+async def test_ghost_text_replaces_the_blank_cursor_line(client: LanguageClient):
+    uri = "file:///workspace/blank.py"
+    open_document(client, uri, SOURCE)
+    result = await client.text_document_inline_completion_async(inline_params(uri, 2, 4))
+    (item,) = result.items
+    assert item.insert_text == LINE
+    assert item.range == types.Range(start=types.Position(line=2, character=0),
+                                     end=types.Position(line=2, character=4))
+
+
+async def test_ranges_count_utf16_units_after_non_bmp_characters(client: LanguageClient):
+    uri = "file:///workspace/emoji.py"
+    cursor_line = '    label = "😀😀"'  # 17 code points, 19 UTF-16 units
+    open_document(client, uri, SOURCE.replace("    \n", cursor_line + "\n"))
+    units = len(cursor_line.encode("utf-16-le")) // 2
+    result = await client.text_document_inline_completion_async(inline_params(uri, 2, units))
+    (item,) = result.items
+    assert item.insert_text == "\n" + LINE
+    end_of_line = types.Position(line=2, character=units)
+    assert item.range == types.Range(start=end_of_line, end=end_of_line)
+
+
+async def test_every_suggestion_is_reported_in_editseq_status(client: LanguageClient):
+    ready = await eventually(lambda: [s for s in client.statuses if s["state"] == "ready"],
+                             what="a ready status")
+    assert "SmolLM2" in ready[0]["model"]
+    loading = [s for s in client.statuses if s["state"] == "loading"]
+    assert loading and client.statuses.index(loading[0]) < client.statuses.index(ready[0])
+    uri = "file:///workspace/status.py"
+    open_document(client, uri, SOURCE)
+    await client.text_document_inline_completion_async(inline_params(uri, 2, 4))
+    last = await eventually(lambda: [s for s in client.statuses if s.get("suggestion", {}).get("uri") == uri],
+                            what="a suggestion status")
+    suggestion = last[-1]["suggestion"]
+    assert suggestion["line"] == 2 and suggestion["offered"] is True and suggestion["skip"] is None
+    assert suggestion["reason"] == "offered: adds no lint error" and suggestion["latencyMs"] >= 0
+
+
+async def test_model_loading_is_reported_as_progress(client: LanguageClient):
+    reports = await eventually(lambda: [r for r in client.progress_reports.values() if len(r) >= 2],
+                               what="a finished progress")
+    begin, *_, end = reports[0]
+    assert isinstance(begin, types.WorkDoneProgressBegin) and begin.title == "editseq: loading the model"
+    assert isinstance(end, types.WorkDoneProgressEnd)
+
+
+async def test_a_huge_file_is_skipped_with_its_reason(client: LanguageClient):
+    uri = "file:///workspace/huge.py"
+    open_document(client, uri, "x = 1\n" * 200_000)
+    result = await client.text_document_inline_completion_async(inline_params(uri, 100, 0))
+    assert not result.items
+    status = await eventually(lambda: [s for s in client.statuses if s.get("suggestion", {}).get("uri") == uri],
+                              what="a suggestion status")
+    assert status[-1]["suggestion"]["skip"] == "fileTooLarge"
+    assert any("maxFileBytes" in m.message for m in client.messages)
+
+
+async def test_invalid_options_are_reported_and_defaults_used(client: LanguageClient):
+    client.workspace_did_change_configuration(types.DidChangeConfigurationParams(
+        settings={"editseq": {"maxTokens": "many", "bogus": 1}}))
+    warnings = await eventually(lambda: [m.message for m in client.messages if "maxTokens" in m.message],
+                                what="a warning about maxTokens")
+    assert "expected a number" in warnings[-1] and "using 48" in warnings[-1]
+    assert any("unknown option 'bogus'" in m.message for m in client.messages)
+    uri = "file:///workspace/after-options.py"
+    open_document(client, uri, SOURCE)
+    result = await client.text_document_inline_completion_async(inline_params(uri, 2, 4))
+    assert [item.insert_text for item in result.items] == [LINE]
+
+
+async def test_an_unknown_document_gets_an_empty_answer(client: LanguageClient):
+    result = await client.text_document_inline_completion_async(
+        inline_params("file:///workspace/never-opened.py", 0, 0))
+    assert result is None
+
+
+async def test_a_newer_request_supersedes_the_older_one(slow_client: LanguageClient):
+    uri = "file:///workspace/supersede.py"
+    open_document(slow_client, uri, SOURCE)
+    older = asyncio.ensure_future(slow_client.text_document_inline_completion_async(inline_params(uri, 2, 4)))
+    await asyncio.sleep(0.3)  # the older request is decoding
+    newer = await slow_client.text_document_inline_completion_async(inline_params(uri, 2, 4))
+    assert not (await older).items  # answered, with nothing: it was cancelled
+    assert [item.insert_text for item in newer.items] == [LINE]
+    skips = [s["suggestion"]["skip"] for s in slow_client.statuses if "suggestion" in s]
+    assert skips[-2:] == ["cancelled", None]
+
+
+async def test_cancel_request_stops_the_work_and_the_next_request_is_answered(slow_client: LanguageClient):
+    uri = "file:///workspace/cancel.py"
+    open_document(slow_client, uri, SOURCE)
+    request = asyncio.ensure_future(slow_client.protocol.send_request_async(
+        types.TEXT_DOCUMENT_INLINE_COMPLETION, inline_params(uri, 2, 4), msg_id="to-cancel"))
+    await asyncio.sleep(0.3)
+    slow_client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id="to-cancel"))
+    with pytest.raises(Exception, match="cancel"):
+        await request
+    # the cancelled job stopped at its next token, so the model thread is free for this one
+    result = await slow_client.text_document_inline_completion_async(inline_params(uri, 2, 4))
+    assert [item.insert_text for item in result.items] == [LINE]
+
+
+async def test_an_edit_elsewhere_is_a_code_action_while_the_document_is_unchanged(
+        next_edit_client: LanguageClient):
+    uri = "file:///workspace/root.py"
+    text = "def root(x):\n    return math.sqrt(x)\n"
+    open_document(next_edit_client, uri, text)
+    result = await next_edit_client.text_document_inline_completion_async(
+        inline_params(uri, 1, len("    return math.sqrt(x)")))
+    assert not result.items  # not at the cursor: no ghost text
+    params = types.CodeActionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri),
+        range=types.Range(start=types.Position(line=0, character=0), end=types.Position(line=0, character=0)),
+        context=types.CodeActionContext(diagnostics=[]))
+    actions = [a for a in await raw_code_actions(next_edit_client, params)
+               if a["title"] == "Apply suggested edit (editseq)"]
+    (action,) = actions
+    assert action["tags"] == [types.CodeActionTag.LlmGenerated]
+    assert action["edit"]["changes"][uri] == [{
+        "range": {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}},
+        "newText": "import math\n"}]
+    replace_document(next_edit_client, uri, text + "\n", version=2)
+    titles = [a["title"] for a in await raw_code_actions(next_edit_client, params)]
+    assert "Apply suggested edit (editseq)" not in titles  # computed on version 1

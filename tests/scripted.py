@@ -1,0 +1,103 @@
+"""A scripted model runtime, and editseq's real server running on it.
+
+Everything but the model is real when it serves: the LSP layer, the prompt and diff format, the
+placement of the edit, the pylint gate. ``ScriptedRuntime`` answers from a list of replies (unit
+tests), or else with one well-formed insertion hunk adding ``line`` right after the state in the
+prompt, i.e. at the cursor, so a client test can check that ghost text appears and is accepted
+exactly. Like a model, it continues whatever part of its reply the prompt already holds (the
+server writes the hunk header's position at the cursor for the first sample).
+
+As a server (``python tests/nvim/scripted_server.py``, or ``main()``), it reads:
+- ``EDITSEQ_SCRIPTED_LINE``: the line offered at the cursor (default below);
+- ``EDITSEQ_SCRIPTED_REPLIES``: a JSON list of replies, given in turn and then again from the
+  start (instead of the line);
+- ``EDITSEQ_SCRIPTED_TOKEN_S``: seconds each of its 8 "tokens" takes, checking the cancel flag
+  between them like the real runtime (default 0: instant), for cancel and supersede tests.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import threading
+import time
+
+from editseq.runtime import Generation, ModelSpec
+
+LINE = "    return 2 * (width + height)"
+TOKENS = 8  # what one reply "costs"
+
+
+class ScriptedRuntime:
+    """Stands in for ModelRuntime (the methods the server and pipeline use); records prompts."""
+
+    def __init__(self, spec: ModelSpec, replies: list[str] | None = None, line: str = LINE,
+                 token_s: float = 0.0, cycle: bool = False) -> None:
+        self.spec = spec
+        self.replies = None if replies is None else list(replies)
+        self.cycle = cycle
+        self.line = line
+        self.token_s = token_s
+        self.prompts: list[str] = []
+        self.load_s = 0.0
+
+    # no template of its own: chat prompts fall back to plain ChatML
+    chat_template = None
+    bos_text = ""
+    eos_text = "<|im_end|>"
+
+    def load(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split()) + 1
+
+    def generate(self, prompt: str, *, max_tokens: int, temperature: float = 0.0, top_p: float = 0.95,
+                 stop: tuple[str, ...] = (), seed: int = 0, cancel: threading.Event | None = None,
+                 on_text=None) -> Generation:
+        self.prompts.append(prompt)
+        for _ in range(TOKENS if self.token_s else 1):
+            if cancel is not None and cancel.is_set():
+                return Generation("", "cancelled", 10, 0, 0, 0.0, 0.0)
+            time.sleep(self.token_s)
+        text = self._reply(prompt)
+        started = prompt.rsplit("<|diff|>", 1)[-1]
+        if started and text.startswith(started):
+            text = text[len(started) :]
+        if on_text is not None:
+            on_text(text)
+        return Generation(text, "stop", 10, 0, TOKENS, 0.001, 0.001)
+
+    def _reply(self, prompt: str) -> str:
+        if self.replies is not None:
+            if not self.replies:
+                return ""
+            reply = self.replies.pop(0)
+            if self.cycle:
+                self.replies.append(reply)
+            return reply
+        # The prompt holds the state as insertion hunks: every "+" line is one line of the state.
+        state_lines = sum(1 for row in prompt.split("\n") if row.startswith("+"))
+        return f"@@ -{state_lines},0 +{state_lines + 1} @@\n+{self.line}"
+
+
+def factory_from_environment():
+    line = os.environ.get("EDITSEQ_SCRIPTED_LINE", LINE)
+    token_s = float(os.environ.get("EDITSEQ_SCRIPTED_TOKEN_S", "0"))
+    replies = os.environ.get("EDITSEQ_SCRIPTED_REPLIES")
+    listed = None if replies is None else json.loads(replies)
+    return lambda spec: ScriptedRuntime(spec, listed, line, token_s, cycle=True)
+
+
+def main() -> int:
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from editseq.lsp import create_server
+
+    create_server(runtime_factory=factory_from_environment()).start_io()
+    return 0
