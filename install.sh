@@ -20,3 +20,6 @@ python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 echo "installing editseq${extra:+[$extra]} (building llama-cpp-python if not cached: ~11 min on 2 cores)" >&2
 .venv/bin/python -m pip install --progress-bar off -e ".${extra:+[$extra]}"
+# The default model with its adapter folded in, built once into the user cache (a few seconds),
+# so that the server's first start does not pay for it.
+.venv/bin/python -m editseq.runtime.merge >&2 || echo "install.sh: could not prepare the merged model; the server will build it on first start" >&2

@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from . import editformat
-from .decoding import EditOutcome, SamplingSettings, next_edit
+from .decoding import EditOutcome, SamplingSettings, drop_repeats, next_edit
 from .editformat import Insertion, StateTokens
 from .lintgate import LintGate, LintMessage, Verdict, detect_indent, unchecked_verdict
 from .models import Models
@@ -86,6 +86,8 @@ class Completion:
     window: tuple[int, int] = (0, 0)  # document lines the model saw: [start, end)
     timings: dict[str, float] = field(default_factory=dict)
     outcome: EditOutcome | None = None
+    partial: bool = False  # the first lines of the edit at the cursor; the rest is decoding
+    cached: bool = False  # the rest of an earlier edit, served without a model call
 
     @property
     def offered(self) -> bool:
@@ -180,6 +182,90 @@ def offers_of(outcome: EditOutcome, lines: list[str], window: Window, cursor: Cu
     return offers
 
 
+class FirstLines:
+    """Watches the anchored sample as it grows and hands ``on_partial`` its first complete lines
+    at the cursor as soon as they pass the lint gate (one line, or more where one alone does
+    not pass: ``for x in xs:`` needs its body). Called from decoding after every token."""
+
+    def __init__(self, lines: list[str], window: Window, cursor: Cursor, judge,
+                 on_partial: Callable[[Completion], None], started: float) -> None:
+        self.lines, self.window, self.cursor, self.judge = lines, window, cursor, judge
+        self.state = lines[window.start : window.end]
+        self.on_partial, self.started = on_partial, started
+        self.judged_rows = 0
+        self.done = False
+
+    def __call__(self, generated: str) -> None:
+        if self.done:
+            return
+        rows = (self.window.anchor + generated).split("\n")[:-1]  # the complete ones
+        body = rows[1:]
+        if len(body) <= self.judged_rows:
+            return
+        self.judged_rows = len(body)
+        if not all(row.startswith("+") for row in body):
+            self.done = True  # not one plain insertion at the cursor: wait for the whole edit
+            return
+        placed, _ = editformat.place_hunks(self.state, editformat.parse_edit("\n".join(rows)).hunks)
+        kept, _ = drop_repeats(self.state, placed)
+        if len(kept) != 1 or kept[0].before_line != len(self.state):
+            self.done = True
+            return
+        verdict = self.judge(kept)
+        if not verdict.offered:
+            return  # perhaps with the next line
+        self.done = True
+        edits, at_cursor = document_edits(self.lines, self.window, self.cursor, kept)
+        offer = Offer(edits, apply_document_edits(self.lines, edits), at_cursor, verdict)
+        self.on_partial(Completion(
+            [offer], None, f"offered: the first {len(body)} line(s), {verdict.reason}",
+            verdict.errors_before, verdict.errors_after, (self.window.start, self.window.end),
+            {"latency_ms": (time.perf_counter() - self.started) * 1000}, partial=True))
+
+
+def typed_in_place(base: str, edit: DocumentEdit, text: str, line: int, character: int) -> str | None:
+    """What stands in ``edit``'s place now, if ``text`` is ``base`` with something typed there
+    and the cursor at (line, character) right after it; else None."""
+    start, end = _offset(base, edit.line, edit.start), _offset(base, edit.line, edit.end)
+    head, tail = base[:start], base[end:]
+    if len(text) < len(head) + len(tail) or not text.startswith(head) or not text.endswith(tail):
+        return None
+    typed = text[len(head) : len(text) - len(tail)]
+    return typed if _offset(text, line, character) == len(head) + len(typed) else None
+
+
+def continuation(base: str, edit: DocumentEdit, text: str, line: int, character: int) -> str | None:
+    """What is left of ``edit``'s text (computed on ``base``) once the user accepted or typed a
+    prefix of it; None when ``text`` is anything else."""
+    typed = typed_in_place(base, edit, text, line, character)
+    if typed is None or not edit.text.startswith(typed):
+        return None
+    return edit.text[len(typed) :]
+
+
+def cached_completion(final: Completion, base: str, text: str, line: int, character: int) -> Completion | None:
+    """The rest of ``final``'s ghost text for the document as it is now, or None."""
+    at_cursor = next((o for o in final.offers if o.at_cursor), None)
+    if at_cursor is None:
+        return None
+    rest = continuation(base, at_cursor.edits[0], text, line, character)
+    if not rest:
+        return None
+    edit = DocumentEdit(line, character, character, rest)
+    offer = Offer([edit], apply_document_edits(text.split("\n"), [edit]), True, at_cursor.verdict)
+    return Completion([offer], None, "offered: the rest of the previous suggestion (no model call)",
+                      final.errors_before, final.errors_after, final.window, {"latency_ms": 0.0},
+                      cached=True)
+
+
+def _offset(text: str, line: int, character: int) -> int:
+    """The string index of (line, character) in ``text``; -1 when outside it."""
+    rows = text.split("\n")
+    if not 0 <= line < len(rows) or not 0 <= character <= len(rows[line]):
+        return -1
+    return sum(len(row) + 1 for row in rows[:line]) + character
+
+
 def summary(outcome: EditOutcome, offers: list[Offer]) -> tuple[Skip | None, str]:
     if offers:
         return None, "offered: " + offers[0].verdict.reason
@@ -221,7 +307,11 @@ class Completer:
         self._prelint.shutdown(wait=True)
 
     def complete(self, options: Options, text: str, line: int, character: int,
-                 cancel: threading.Event | None = None) -> Completion:
+                 cancel: threading.Event | None = None,
+                 on_partial: Callable[[Completion], None] | None = None) -> Completion:
+        """The completion at (line, character). With ``on_partial`` and the ``firstLinesFirst``
+        option, the edit's first lines at the cursor are handed to it as soon as they pass the
+        gate, while decoding goes on to the whole edit, which is returned."""
         started = time.perf_counter()
         size = len(text.encode("utf-8", "surrogatepass"))
         if size > options.max_file_bytes:
@@ -247,9 +337,13 @@ class Completer:
         # The first sample is anchored at the cursor (its hunk header is written for the model), so
         # a miscounted line number cannot move the completion elsewhere; later samples are free
         # and may propose a next edit elsewhere (a code action).
+        judge = lint_judge(gate, text, after)
+        watch = None
+        if on_partial is not None and options.first_lines_first and window.anchor:
+            watch = FirstLines(lines, window, cursor, judge, on_partial, started)
         try:
             outcome = next_edit(runtime, window.prompt, lines[window.start : window.end], settings,
-                                lint_judge(gate, text, after), cancel, window.anchor)
+                                judge, cancel, window.anchor, watch)
         except ContextOverflow as exc:  # only an instruction longer than the context gets here
             return Completion(skip=Skip.CONTEXT_FULL, reason=f"nothing offered: {exc}",
                               window=(window.start, window.end))

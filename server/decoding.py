@@ -84,12 +84,15 @@ def next_edit(
     judge: Judge,
     cancel: threading.Event | None = None,
     anchor: str = "",
+    watch: Callable[[str], None] | None = None,
+    logprobs: bool = False,
 ) -> EditOutcome:
     """Sample the edit that follows ``prompt`` until one passes ``judge`` or attempts run out.
 
     ``anchor``, if given, is the forced start of the first attempt's edit (the server passes the
     hunk header's position, ``@@ -N,0 +N+1``, so that edit lands at the cursor whatever line
     number a small model would have written); the model writes the rest. Later attempts are free.
+    ``logprobs``: the generations carry their tokens' log-probabilities.
     """
     outcome = EditOutcome()
     for attempt in range(settings.samples):
@@ -103,6 +106,8 @@ def next_edit(
             stop=(editformat.DIFF_SEP,),
             seed=settings.seed + attempt,
             cancel=cancel,
+            **({"logprobs": True} if logprobs else {}),
+            on_text=watch if attempt == 0 else None,
         )
         outcome.generations.append(generation)
         if generation.finish == "cancelled":
@@ -167,6 +172,13 @@ class ProgramResult:
     elapsed_s: float = 0.0
     edit_texts: list[str] = field(default_factory=list)  # as applied (checked) or generated (plain)
     raw: str = ""  # the generated text (plain) or the final prompt continuation (checked)
+    # with ``logprobs``: the log-probabilities of the tokens the program was written with (the
+    # accepted edits' and the closing generation's; rejected attempts do not count)
+    token_logprobs: list[float] = field(default_factory=list)
+
+    @property
+    def mean_logprob(self) -> float | None:
+        return sum(self.token_logprobs) / len(self.token_logprobs) if self.token_logprobs else None
 
     @property
     def text(self) -> str:
@@ -179,7 +191,7 @@ class ProgramResult:
             "skipped_hunks": self.skipped_hunks, "repeated_hunks": self.repeated_hunks,
             "generated_tokens": self.generated_tokens, "reused_tokens": self.reused_tokens,
             "elapsed_s": round(self.elapsed_s, 3),
-        }
+        } | ({"mean_logprob": round(self.mean_logprob, 4)} if self.token_logprobs else {})
 
 
 _LINTER = None
@@ -235,6 +247,7 @@ def decode_program(
     mode: str = DECODING_CHECKED,
     state: list[str] | None = None,
     max_tokens: int = 512,
+    logprobs: bool = False,
 ) -> ProgramResult:
     """Write a whole program after ``instruction``, starting from ``state`` (default: empty).
 
@@ -244,7 +257,8 @@ def decode_program(
     ``max_edits`` edits, when ``max_tokens`` generated tokens (all attempts; never exceeded) are
     spent, or when no attempt at an edit passes. ``judge`` defaults to ``lint_judge()``.
     ``plain``: the whole sequence in one generation (``max_tokens``, stopping at two empty edits)
-    decoded with ``editformat.decode_sequence``, for comparison.
+    decoded with ``editformat.decode_sequence``, for comparison. ``logprobs``: the result's
+    ``token_logprobs`` (and ``mean_logprob``) are filled in.
     """
     import time
 
@@ -259,6 +273,7 @@ def decode_program(
             generation = runtime.generate(
                 prompt, max_tokens=max_tokens, temperature=settings.temperature, top_p=settings.top_p,
                 stop=(editformat.CLOSE,), seed=settings.seed, cancel=cancel,
+                **({"logprobs": True} if logprobs else {}),
             )
         except ContextOverflow:
             result.finish = "context"
@@ -270,6 +285,7 @@ def decode_program(
             "closed" if closed or generation.finish in ("stop", "eos") else "length")
         result.generated_tokens, result.prompt_tokens = generation.generated_tokens, generation.prompt_tokens
         result.reused_tokens = generation.reused_tokens
+        result.token_logprobs = list(generation.logprobs or [])
         result.elapsed_s = time.perf_counter() - started
         return result
     if mode != DECODING_CHECKED:
@@ -294,7 +310,7 @@ def decode_program(
             return judge(current, editformat.apply_insertions(current, insertions))
 
         try:
-            outcome = next_edit(runtime, prompt, current, step, edit_judge, cancel)
+            outcome = next_edit(runtime, prompt, current, step, edit_judge, cancel, logprobs=logprobs)
         except ContextOverflow:
             result.finish = "context"
             break
@@ -304,6 +320,9 @@ def decode_program(
             result.prompt_tokens = generation.prompt_tokens
         result.resamples += max(0, len(outcome.generations) - 1)
         accepted = outcome.accepted
+        if (accepted is not None or outcome.closed) and outcome.generations:
+            # the generation that wrote the accepted edit (or closed the sequence) is the last one
+            result.token_logprobs.extend(outcome.generations[-1].logprobs or ())
         result.rejected += sum(1 for c in outcome.candidates if not c.accepted)
         if outcome.cancelled:
             result.finish = "cancelled"

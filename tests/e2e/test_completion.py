@@ -8,6 +8,8 @@ from editseq.lintgate import Linter, new_errors
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
+from tests.lsp_client import eventually
+
 from .conftest import DATA, E2E_OPTIONS, SERVER_COMMAND, apply_inline
 
 pytestmark = pytest.mark.e2e
@@ -43,9 +45,10 @@ def suggest_logs(client: LanguageClient) -> list[str]:
 async def test_every_offered_completion_applies_and_adds_no_lint_error(client: LanguageClient):
     result = await client.text_document_inline_completion_async(inline_params())
     assert isinstance(result, types.InlineCompletionList)
-    logs = suggest_logs(client)
-    assert logs, "the server reports every suggestion it computed"
-    assert "samples=" in logs[-1] and "samples=0" not in logs[-1], logs[-1]
+    # reported when computed: the first lines at once, the whole edit when it is decoded
+    logs = await eventually(lambda: [line for line in suggest_logs(client) if "samples=" in line],
+                            what="the whole edit's report")
+    assert "samples=0" not in logs[-1], logs[-1]
     linter = Linter()
     before = linter.messages(SOURCE)
     for item in result.items:
@@ -55,21 +58,20 @@ async def test_every_offered_completion_applies_and_adds_no_lint_error(client: L
 
 
 async def test_cancelled_request_stops_and_next_request_is_answered(client: LanguageClient):
-    slow = {"maxTokens": 400, "samples": 1, "lintGate": False, "temperature": 1.0}
+    # The cancel follows the request at once, so it reaches the server while the model is still
+    # in the prefill: deterministic, whatever the machine's speed (the scripted-model protocol
+    # suite checks that generation stops at the next token).
+    slow = {"maxTokens": 400, "samples": 1, "lintGate": False, "temperature": 1.0, "firstLinesFirst": False}
     client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings={"editseq": slow}))
-    started = asyncio.get_running_loop().time()
     request = asyncio.ensure_future(client.protocol.send_request_async(
         types.TEXT_DOCUMENT_INLINE_COMPLETION, inline_params(), msg_id="to-cancel"))
-    await asyncio.sleep(0.5)
+    await asyncio.sleep(0)  # the request is written first
     client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id="to-cancel"))
     with pytest.raises(Exception, match="cancel"):
         await request
     client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings={"editseq": E2E_OPTIONS}))
     result = await client.text_document_inline_completion_async(inline_params())
-    elapsed = asyncio.get_running_loop().time() - started
     assert isinstance(result, types.InlineCompletionList)
-    # 400 tokens at ~100 tok/s would take 4 s alone; a cancel that frees the CPU keeps this well below.
-    assert suggest_logs(client)[-1].endswith(")") and elapsed < 30
 
 
 async def test_unknown_document_and_broken_buffer_do_not_crash(client: LanguageClient):

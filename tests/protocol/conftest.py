@@ -82,3 +82,15 @@ async def next_edit_client(lsp_client: LanguageClient):
     await start(lsp_client)
     yield
     await lsp_client.shutdown_session()
+
+
+MULTILINE = ["@@ -2,0 +3,3 @@\n+    total = width + height\n+    total = 2 * total\n+    return total"]
+
+
+@pytest_lsp.fixture(config=config(EDITSEQ_SCRIPTED_REPLIES=json.dumps(MULTILINE),
+                                  EDITSEQ_SCRIPTED_TOKEN_S="0.15"), scope="module")
+async def multiline_client(lsp_client: LanguageClient):
+    """A scripted model that writes a three-line edit at the cursor in 1.2 s."""
+    await start(lsp_client, {"samples": 1})
+    yield
+    await lsp_client.shutdown_session()

@@ -148,3 +148,34 @@ async def test_an_edit_elsewhere_is_a_code_action_while_the_document_is_unchange
     replace_document(next_edit_client, uri, text + "\n", version=2)
     titles = [a["title"] for a in await raw_code_actions(next_edit_client, params)]
     assert "Apply suggested edit (editseq)" not in titles  # computed on version 1
+
+
+async def test_the_first_line_comes_first_and_the_rest_is_served_once_accepted(
+        multiline_client: LanguageClient):
+    client, uri = multiline_client, "file:///workspace/first-line.py"
+    open_document(client, uri, SOURCE)
+    first = await client.text_document_inline_completion_async(inline_params(uri, 2, 4))
+    assert [item.insert_text for item in first.items] == ["    total = width + height"]
+    statuses = lambda: [s["suggestion"] for s in client.statuses if s.get("suggestion", {}).get("uri") == uri]  # noqa: E731
+    whole = await eventually(lambda: [s for s in statuses() if not s["partial"]], what="the whole edit")
+    assert statuses()[0]["partial"] and whole[0]["offered"]
+    # the user accepts the ghost text: the rest comes from the decoded edit, with no model call
+    accepted = SOURCE.replace("    \n", "    total = width + height\n")
+    replace_document(client, uri, accepted, version=2)
+    rest = await client.text_document_inline_completion_async(inline_params(uri, 2, 26))
+    assert [item.insert_text for item in rest.items] == ["\n    total = 2 * total\n    return total"]
+    end = types.Position(line=2, character=26)
+    assert rest.items[0].range == types.Range(start=end, end=end)
+    assert statuses()[-1]["cached"] and statuses()[-1]["offered"]
+
+
+async def test_a_request_that_does_not_follow_the_ghost_text_decodes_anew(multiline_client: LanguageClient):
+    client, uri = multiline_client, "file:///workspace/elsewhere.py"
+    open_document(client, uri, SOURCE)
+    await client.text_document_inline_completion_async(inline_params(uri, 2, 4))
+    changed = SOURCE.replace("    \n", "    size = 0\n")  # typed something else
+    replace_document(client, uri, changed, version=2)
+    again = await client.text_document_inline_completion_async(inline_params(uri, 2, 12))
+    statuses = [s["suggestion"] for s in client.statuses if s.get("suggestion", {}).get("uri") == uri]
+    assert not statuses[-1]["cached"]
+    assert [item.insert_text for item in again.items] in ([], ["\n    total = width + height"])

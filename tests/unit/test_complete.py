@@ -3,7 +3,7 @@
 import threading
 
 import pytest
-from editseq.complete import Completer, Skip
+from editseq.complete import Completer, DocumentEdit, Skip, cached_completion, continuation
 from editseq.lintgate import LintGate
 from editseq.models import Models
 from editseq.options import Options
@@ -26,8 +26,8 @@ class Suggester:
         self.options, self.gate = options, models.gate
         self.completer = Completer(models)
 
-    def suggest(self, text, line, character, cancel=None):
-        return self.completer.complete(self.options, text, line, character, cancel)
+    def suggest(self, text, line, character, cancel=None, on_partial=None):
+        return self.completer.complete(self.options, text, line, character, cancel, on_partial)
 
 
 def make(gate, replies, **options):
@@ -143,3 +143,51 @@ def test_window_is_bounded_by_the_context_and_aligned():
     start, end = result.window
     assert end == 400 and 0 < start < 399 and start % 32 == 0
     assert holder["runtime"].count_tokens(holder["runtime"].prompts[0]) <= 256 - 32
+
+
+BLOCK = SOURCE.replace('"""Area of a rectangle."""', '"""Sum of the values."""').replace(
+    "area(width, height)", "total(values)")
+
+
+def test_the_first_lines_that_pass_the_gate_come_first_then_the_whole_edit(gate):
+    # "for value in values:" alone is a syntax error (no body): the first answer waits for its body
+    edit = "@@ -2,0 +3,3 @@\n+    result = 0\n+    for value in values:\n+        result += value"
+    suggester, _ = make(gate, [edit])
+    partials = []
+    result = suggester.suggest(BLOCK, 2, 4, on_partial=partials.append)
+    (first,) = partials
+    assert first.partial and first.offers[0].at_cursor
+    assert first.offers[0].edits == [DocumentEdit(2, 0, 4, "    result = 0")]
+    assert result.offered and not result.partial
+    assert result.offers[0].edits[0].text == "    result = 0\n    for value in values:\n        result += value"
+
+
+def test_a_block_header_is_offered_with_its_first_body_line(gate):
+    edit = "@@ -2,0 +3,3 @@\n+    for value in values:\n+        print(value)\n+    return None"
+    suggester, _ = make(gate, [edit])
+    partials = []
+    suggester.suggest(BLOCK, 2, 4, on_partial=partials.append)
+    assert partials[0].offers[0].edits[0].text == "    for value in values:\n        print(value)"
+
+
+def test_first_lines_first_can_be_turned_off(gate):
+    suggester, _ = make(gate, ["@@ -2,0 +3 @@\n+    return sum(values)"], first_lines_first=False)
+    partials = []
+    assert suggester.suggest(BLOCK, 2, 4, on_partial=partials.append).offered and partials == []
+
+
+def test_the_rest_of_an_edit_is_served_once_the_user_takes_a_prefix_of_it():
+    base = "def f(x):\n    \n"
+    edit = DocumentEdit(1, 0, 4, "    y = x\n    return y")
+    accepted = "def f(x):\n    y = x\n"
+    assert continuation(base, edit, accepted, 1, 9) == "\n    return y"
+    assert continuation(base, edit, "def f(x):\n    y = \n", 1, 8) == "x\n    return y"  # typed
+    assert continuation(base, edit, accepted, 1, 4) is None  # the cursor is elsewhere
+    assert continuation(base, edit, "def f(x):\n    z = x\n", 1, 9) is None  # typed something else
+    assert continuation("# new\n" + base, edit, "# new\n" + accepted, 2, 9) is None  # edited above
+    suggester, _ = make(None, ["@@ -1,0 +2,2 @@\n+    y = x\n+    return y"], lint_gate=False)
+    final = suggester.suggest(base, 1, 4)
+    served = cached_completion(final, base, accepted, 1, 9)
+    assert served.cached and served.offers[0].edits == [DocumentEdit(1, 9, 9, "\n    return y")]
+    assert served.offers[0].new_text == final.offers[0].new_text
+    assert cached_completion(final, base, final.offers[0].new_text, 2, 12) is None  # all taken
