@@ -1,4 +1,4 @@
-"""Command line: ``editseq serve | suggest | explain | repair | options | eval | eval-merge | eval-report``.
+"""Command line: ``editseq serve | suggest | explain | repair | implement | options | eval | eval-merge | eval-report``.
 
 Everything human-readable goes to stdout only for the one-shot commands; ``serve`` speaks LSP on
 stdout and logs to stderr.
@@ -41,6 +41,18 @@ def main(argv: list[str] | None = None) -> int:
     commands.choices["repair"].add_argument(
         "--no-run", action="store_true", help="do not run the function's doctests/tests (lint only)")
 
+    implement = commands.add_parser(
+        "implement", help="write the body of a function whose body is empty, pass, ... or raise "
+        "NotImplementedError, verified against its docstring examples; never writes the file")
+    implement.add_argument("file", type=Path)
+    implement.add_argument("--function", required=True, help="the function's name")
+    implement.add_argument("-k", type=int, default=None,
+                           help="most candidates (default: the implementCandidates option)")
+    implement.add_argument("--json", action="store_true", help="print a JSON object")
+    implement.add_argument("--no-run", action="store_true",
+                           help="do not run the examples and tests: the first lint-clean candidate")
+    implement.add_argument("--options", default="{}", help="options as JSON")
+
     commands.add_parser("options", help="print the options table (markdown)")
 
     from editseq.model.eval.run import add_arguments as add_eval_arguments  # stdlib-only module
@@ -82,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         return report_main(forwarded + ([] if args.readme is None else ["--readme", str(args.readme)]))
     if args.command in ("explain", "repair"):
         return run_function_command(args)
+    if args.command == "implement":
+        return run_implement(args)
     return run_suggest(args)
 
 
@@ -210,6 +224,56 @@ def run_function_command(args: argparse.Namespace) -> int:
                                            fromfile=f"a/{args.file.name}", tofile=f"b/{args.file.name}")))
     else:
         print(f"# no repair for {fixed.function}: {fixed.reason}")
+    return 0
+
+
+def run_implement(args: argparse.Namespace) -> int:
+    """``implement``: print the chosen candidate as a diff (or JSON); the file is never written."""
+    from .implement import ImplementSettings, implement
+    from .models import Models
+    from .runtime import ModelError
+
+    options = _options(args)
+    text = read_source(args.file)
+    k = args.k if args.k is not None else options.implement_candidates
+    if k < 1:
+        raise SystemExit("editseq: -k must be at least 1")
+
+    def progress(message: str, fraction: float) -> None:
+        if not args.json:
+            print(f"# {message}", file=sys.stderr)
+
+    models = Models(options)
+    try:
+        result = implement(models.edits(), models.gate.judge, text, 0, name=args.function,
+                           settings=ImplementSettings(candidates=k), run_code=not args.no_run,
+                           progress=progress)
+    except ModelError as exc:
+        raise SystemExit(f"editseq: {exc}") from exc
+    finally:
+        models.close()
+    new_text = result.offered.new_text if result.offered else text
+    diff = "".join(difflib.unified_diff(text.splitlines(keepends=True), new_text.splitlines(keepends=True),
+                                        fromfile=f"a/{args.file.name}", tofile=f"b/{args.file.name}"))
+    if args.json:
+        print(json.dumps({
+            "function": result.function, "offered": result.offered is not None,
+            "verification": result.verification, "reason": result.reason, "checks": result.checks,
+            "stub": result.stub, "new_text": new_text, "diff": diff,
+            "candidates": [{"candidate": c.index + 1, "verdict": c.verdict, "code": c.code,
+                            "mean_logprob": None if c.mean_logprob is None else round(c.mean_logprob, 4),
+                            "duplicate_of": None if c.duplicate_of is None else c.duplicate_of + 1,
+                            "checks": f"{c.checks.passed}/{c.checks.total}" if c.checks else None,
+                            "tokens": c.program.generated_tokens if c.program else 0}
+                           for c in result.candidates],
+            "latency_ms": round(result.latency_ms),
+        }, indent=2))
+    elif result.offered:
+        print(f"# Implement {result.function}: {result.verification} "
+              f"({len(result.candidates)} candidates, {result.latency_ms / 1000:.1f} s)", file=sys.stderr)
+        print(diff)
+    else:
+        print(f"# no implementation of {result.function or args.function}: {result.reason}")
     return 0
 
 

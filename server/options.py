@@ -56,6 +56,10 @@ class Options:
     lint_timeout: float = _option(3.0, "Seconds one pylint check may take before it is abandoned.", 0.1, 60.0)
     diagnostics: bool = _option(True, "Publish pylint errors (LintSeq's rules) as diagnostics.")
     repair_candidates: int = _option(3, "Most rewrites the model proposes for one repair request.", 1, 10)
+    implement_candidates: int = _option(
+        10, "Most candidates the model writes for one implement request; each is linted and run "
+        "against the function's docstring examples and tests, and the best is offered.", 1, 20
+    )
     max_file_bytes: int = _option(
         1_000_000, "Larger files get no suggestions (the user is told why).", 1_000, 100_000_000
     )

@@ -59,7 +59,7 @@ class ScriptedRuntime:
 
     def generate(self, prompt: str, *, max_tokens: int, temperature: float = 0.0, top_p: float = 0.95,
                  stop: tuple[str, ...] = (), seed: int = 0, cancel: threading.Event | None = None,
-                 on_text=None) -> Generation:
+                 on_text=None, logprobs: bool = False) -> Generation:
         self.prompts.append(prompt)
         text = self._reply(prompt)
         started = prompt.rsplit("<|diff|>", 1)[-1]
@@ -76,7 +76,8 @@ class ScriptedRuntime:
                 streamed += character
                 if on_text is not None:
                     on_text(streamed)
-        return Generation(text, "stop", 10, 0, TOKENS, 0.001, 0.001)
+        # with logprobs: every "token" has probability 1/2
+        return Generation(text, "stop", 10, 0, TOKENS, 0.001, 0.001, (-0.693,) * TOKENS if logprobs else None)
 
     def _reply(self, prompt: str) -> str:
         if self.replies is not None:

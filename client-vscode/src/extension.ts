@@ -43,6 +43,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
         vscode.commands.registerCommand(Commands.repairFunction, (...args: unknown[]) =>
             runServerCommand(Commands.repairFunction, 'Repairing the function…', args),
         ),
+        vscode.commands.registerCommand(Commands.implementFunction, (...args: unknown[]) =>
+            runServerCommand(Commands.implementFunction, 'Implementing the function…', args),
+        ),
         vscode.workspace.onDidChangeConfiguration(async (event) => {
             if (event.affectsConfiguration(`${CONFIG_SECTION}.interpreter`)) {
                 await restart('editseq.interpreter changed');

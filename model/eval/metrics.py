@@ -11,6 +11,7 @@ import ast
 from collections.abc import Sequence
 
 DEFAULT_KS = (1, 5, 10, 20, 50, 100)
+PICK_KS = (1, 5, 10, 20)  # the implement task's sweep of candidates per request
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -58,6 +59,33 @@ def first_lint_clean_pass(problems: Sequence[Sequence[dict]], k: int | None = No
     return passed / len(problems)
 
 
+def has_pick(problems: Sequence[Sequence[dict]]) -> bool:
+    """Samples of the implement task carry what the feature's choice reads."""
+    return bool(problems) and all(s and "pick" in s[0].get("extra", {}) for s in problems)
+
+
+def picked(samples: Sequence[dict], k: int) -> dict | None:
+    """The sample the implement feature offers when it writes the first ``k`` of ``samples``
+    (``editseq.implement.pick``: examples passed, then mean log-probability; the first lint-clean
+    one when the prompt has no examples; nothing when all fail every example), or None."""
+    from editseq.implement import Ranked, pick
+
+    pool = list(samples[:k])
+    items = [Ranked(x["extra"]["pick"]["key"], bool(x["extra"]["pick"]["lint_ok"]),
+                    x["extra"]["pick"]["checks_passed"], x["extra"]["pick"]["mean_logprob"]) for x in pool]
+    has_checks = bool(pool) and pool[0]["extra"]["pick"]["checks_total"] > 0
+    index = pick(items, has_checks)
+    return None if index is None else pool[index]
+
+
+def pick_pass(problems: Sequence[Sequence[dict]], k: int) -> float | None:
+    """pass@1 of the implement feature's choice among the first ``k`` samples of each problem (a
+    problem where it offers nothing counts as failed); None when some problem has fewer."""
+    if not has_pick(problems) or any(len(samples) < k for samples in problems):
+        return None
+    return sum(bool((chosen := picked(s, k)) and chosen["passed"]) for s in problems) / len(problems)
+
+
 def share(problems: Sequence[Sequence[dict]], predicate) -> float | None:
     samples = [x for s in problems for x in s]
     return sum(bool(predicate(x)) for x in samples) / len(samples) if samples else None
@@ -89,4 +117,9 @@ def summarize(problems: Sequence[Sequence[dict]], ks: Sequence[int] = DEFAULT_KS
         "first_lint_clean_pass_at_1": first_lint_clean_pass(problems),
         "timeout_share": share(problems, lambda x: x.get("status") == "timeout"),
     }
+    if has_pick(problems):
+        summary["pick_pass_at_k"] = {str(k): pick_pass(problems, k) for k in PICK_KS if k <= n}
+        summary["problems_without_examples"] = sum(s[0]["extra"]["pick"]["checks_total"] == 0 for s in problems)
+        summary["pick_offered_at_k"] = {str(k): sum(picked(s, k) is not None for s in problems) / len(problems)
+                                        for k in PICK_KS if k <= n}
     return summary

@@ -23,7 +23,7 @@ log = logging.getLogger("editseq.eval.report")
 RESULTS_DIR = Path(__file__).resolve().parents[1] / "results"
 PROJECT_README = Path(__file__).resolve().parents[2] / "README.md"
 TOTAL_PROBLEMS = 164
-TASK_ORDER = ("synthesize", "fix", "explain")
+TASK_ORDER = ("synthesize", "fix", "explain", "implement")
 
 PUBLISHED = """\
 Published numbers for orientation (not produced by this harness; see `../shared/notes/lintseq.md`):
@@ -144,6 +144,16 @@ def markdown(table: list[dict]) -> str:
             f"| {_pct(s['valid_python_share'])} "
             f"| {_pct(s['lint_error_share'])} | {_pct(s['first_lint_clean_pass_at_1'])} "
             f"| {row['s_per_sample']:.1f} | `{row['run']}` |")
+    picks = [row for row in table if row["task"] == "implement" and "pick_pass_at_k" in row["summary"]]
+    if picks:
+        lines += ["", "## Implement: the verified pick", "",
+                  "HumanEval synthesize the way `editseq implement` does it: each sample is one candidate of",
+                  "the feature; the pick among the first k is the feature's choice (most examples from the",
+                  "prompt's docstring passed, then mean log-probability; the first lint-clean candidate when",
+                  "the prompt has no examples; none when every candidate fails every example), scored by",
+                  "HumanEval's hidden tests. pass@k: the unbiased estimator over the same samples.",
+                  "s/candidate: writing, linting and checking one candidate (the feature at k takes k times",
+                  "that), in the run's process.", "", *pick_table(picks)]
     lines += ["", "![pass@k vs k](passk.png)", "", PUBLISHED, "",
               "Reproduce a row: the settings are in its file (`settings`), e.g.",
               "`nice -n 10 editseq eval --task all --model base --format chat -n 1 --temperature 0`.", ""]
@@ -216,6 +226,42 @@ def shipped_summary(table: list[dict], adapter_sha256: str | None = None) -> str
             f"paper): {', '.join(gaps)}.")
 
 
+PICK_HEADER = ("| model | problems | n | T | pass@1 | pass@5 | pass@10 | pass@20 | pick@1 | pick@5 | pick@10 "
+               "| pick@20 | pick@10 / pass@1 | no examples | s/candidate |")
+
+
+def pick_table(rows_: list[dict]) -> list[str]:
+    """The implement task's k sweep: plain pass@k beside pass@1 of the feature's pick at k."""
+    lines = [PICK_HEADER, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for row in rows_:
+        s = row["summary"]
+        plain, picks = s["pass_at_k"], s["pick_pass_at_k"]
+        ratio = f"{picks['10'] / plain['1']:.1f}x" if picks.get("10") is not None and plain.get("1") else "-"
+        lines.append(
+            f"| {row['model']} | {_problems_label(row)} | {row['n']} | {row['temperature']:g} "
+            + "".join(f"| {_pct(plain.get(str(k)))} " for k in metrics.PICK_KS)
+            + "".join(f"| {_pct(picks.get(str(k)))} " for k in metrics.PICK_KS)
+            + f"| {ratio} | {s['problems_without_examples']} | {row['s_per_sample']:.1f} |")
+    return lines
+
+
+IMPLEMENT_BEGIN = "<!-- eval-report:implement:begin -->"
+IMPLEMENT_END = "<!-- eval-report:implement:end -->"
+
+
+def implement_block(table: list[dict]) -> str:
+    """The README's implement numbers: the k sweep of every implement run (indented: it sits in
+    a list item)."""
+    picks = [row for row in table if row["task"] == "implement" and "pick_pass_at_k" in row["summary"]]
+    if not picks:
+        body = ["Not measured yet: `editseq eval --task implement` (model/eval/README.md)."]
+    else:
+        body = ["Measured by `editseq eval --task implement` on HumanEval (only the prompt's own examples",
+                "are run for the choice; the hidden tests score it), in %; pick@k: the pick among k",
+                "candidates, pass@k: at least one of k passes:", "", *pick_table(picks)]
+    return "\n".join([IMPLEMENT_BEGIN, *("  " + line if line else "" for line in body), "  " + IMPLEMENT_END])
+
+
 FUNCTIONS_BEGIN = "<!-- eval-report:functions:begin -->"
 FUNCTIONS_END = "<!-- eval-report:functions:end -->"
 FUNCTIONS_MODEL = "SmolLM2-135M-Instruct"  # explain and repair use the base model in its chat format
@@ -249,7 +295,8 @@ def update_readme(path: Path, table: list[dict]) -> bool:
     text = path.read_text(encoding="utf-8")
     changed = False
     for begin, end, block in ((README_BEGIN, README_END, readme_block(table)),
-                              (FUNCTIONS_BEGIN, FUNCTIONS_END, functions_block(table))):
+                              (FUNCTIONS_BEGIN, FUNCTIONS_END, functions_block(table)),
+                              (IMPLEMENT_BEGIN, IMPLEMENT_END, implement_block(table))):
         replaced = _replace_between(text, begin, end, block)
         if replaced is not None:
             text, changed = replaced, True

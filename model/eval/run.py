@@ -3,6 +3,7 @@
     editseq eval --task all --model base --format chat -n 1 --temperature 0
     nice -n 10 editseq eval --task synthesize --model teacher -n 10 --temperature 0.8 \\
         > /work/logs/eval-teacher-n10.log 2>&1 &
+    nice -n 10 editseq eval --task implement --model default -n 20     # the implement feature's pick
     python -m editseq.model.eval.run --help          # the same options
 
 On 2 cores, two processes of one thread each finish a run about twice as fast as one: start the
@@ -41,14 +42,16 @@ RESULTS_DIR = Path(__file__).resolve().parents[1] / "results"
 SCHEMA = 1
 RAW_CHARS = 3000  # raw model output kept per sample
 OUTPUT_CHARS = 600  # sandbox output kept per failing sample
-TASK_CHOICES = ("synthesize", "fix", "explain", "all")
+TASK_CHOICES = ("synthesize", "fix", "explain", "implement", "all")
 # Settings that do not change what a run produces: they may differ when a run is resumed.
 RESUMABLE_KEYS = {"limit", "shard", "workers", "threads", "run_name", "results_dir", "restart", "lint"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``editseq eval`` (cheap: no heavy imports here)."""
-    parser.add_argument("--task", choices=TASK_CHOICES, default="all", help="default: all")
+    parser.add_argument("--task", choices=TASK_CHOICES, default="all",
+                        help="default: all (synthesize, fix, explain); implement: HumanEval synthesize "
+                             "as editseq's implement feature writes and picks it (lintseq format)")
     parser.add_argument("--model", default="default",
                         help="base (SmolLM2), default (base + shipped adapter), teacher (Qwen2.5-Coder-0.5B) "
                              "or a GGUF path (default: default)")
@@ -58,7 +61,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--decoding", choices=("checked", "plain"), default="checked",
                         help="lintseq format: edit by edit with lint checks, or one plain generation")
     parser.add_argument("-n", "--samples", dest="n", type=int, default=1, help="samples per problem (default 1)")
-    parser.add_argument("--temperature", type=float, default=0.0, help="0: greedy (default)")
+    parser.add_argument("--temperature", type=float, default=None,
+                        help="0: greedy (the default; for implement: the feature's, 0.8)")
     parser.add_argument("--top-p", type=float, default=0.95)
     parser.add_argument("--max-tokens", type=int, default=384,
                         help="per answer (chat) or per program, all edits and attempts (lintseq); default 384")
@@ -186,6 +190,12 @@ def run(args: argparse.Namespace) -> Path:
 
     invoked = time.perf_counter()
     fmt = args.format or ("chat" if args.model == "teacher" else "lintseq")
+    if args.temperature is None:
+        from editseq.implement import ImplementSettings
+
+        args.temperature = ImplementSettings().temperature if args.task == tasks.IMPLEMENT else 0.0
+    if args.task == tasks.IMPLEMENT and (fmt != "lintseq" or args.decoding != "checked"):
+        raise ValueError("--task implement decodes as the feature does: --format lintseq --decoding checked")
     if args.n < 1:
         raise ValueError("-n must be at least 1")
     if args.n > 1 and args.temperature == 0:

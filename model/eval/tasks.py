@@ -23,6 +23,14 @@ Tasks:
   prefix (chat: the answer starts as a ```python block holding the declaration; lintseq: the
   declaration is the state already written).
 
+- Implement: HumanEval synthesize the way editseq's implement feature does it
+  (``editseq.implement``): the ``prompt`` (imports, signature, docstring) is the user's file with
+  a stub, each sample is one candidate of the feature (written edit by edit after the instruction
+  it builds from the stub, put in the stub's place), and each carries what the feature's choice
+  reads (``extra["pick"]``): its normalised-AST key, whether it adds a lint error to the file, its
+  mean log-probability, and how many of the examples in the prompt's docstring it passes (run in
+  the sandbox; HumanEval's hidden ``test`` only scores). lintseq format only.
+
 In every format and task the code is ``sanitize``d (the entry point's definition and the imports
 and definitions around it; the model's own example calls and asserts after it are dropped) and
 runs as IMPORT_HELPER + code + test (the test ends with ``check(entry_point)``). IMPORT_HELPER is
@@ -45,7 +53,8 @@ from editseq.chat import ChatFormat, chat_format, fenced_blocks
 from editseq.decoding import SamplingSettings, decode_program, lint_judge
 from editseq.runtime import ContextOverflow, Generation, ModelRuntime
 
-TASKS = ("synthesize", "fix", "explain")
+TASKS = ("synthesize", "fix", "explain")  # --task all
+IMPLEMENT = "implement"
 FORMATS = ("lintseq", "chat")
 DECODINGS = ("checked", "plain")
 
@@ -296,8 +305,10 @@ def generate(task: str, problem: Problem, fmt: str, generator: Generator, settin
             sample = _fix(problem, fmt, generator, settings, seed)
         elif task == "explain":
             sample = _explain(problem, fmt, generator, settings, seed)
+        elif task == IMPLEMENT:
+            sample = _implement(problem, fmt, generator, settings, seed)
         else:
-            raise ValueError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
+            raise ValueError(f"unknown task {task!r}; choose one of {', '.join(TASKS + (IMPLEMENT,))}")
     except ContextOverflow as exc:
         sample = Sample("", "", finish="context", extra={"error": str(exc)})
     cleaned = sanitize(sample.code, problem.entry_point)
@@ -365,10 +376,70 @@ def _explain(problem: Problem, fmt: str, generator: Generator, settings: GenSett
     return sample
 
 
+def implement_settings(settings: GenSettings):
+    """The implement feature's settings for a harness run's generation settings."""
+    from editseq.implement import ImplementSettings
+
+    return ImplementSettings(temperature=settings.temperature, top_p=settings.top_p,
+                             max_tokens=settings.max_tokens, edit_tokens=settings.edit_tokens,
+                             edit_samples=settings.edit_samples, max_edits=settings.max_edits)
+
+
+_TEXT_LINT = None
+
+
+def text_lint():
+    """The implement feature's lint judge (file before, file after), with this process's warm
+    in-process pylint (as ``decoding.lint_judge``)."""
+    global _TEXT_LINT
+    if _TEXT_LINT is None:
+        judge = lint_judge()
+        _TEXT_LINT = lambda before, after: judge(before.split("\n"), after.split("\n"))  # noqa: E731
+    return _TEXT_LINT
+
+
+def _implement(problem: Problem, fmt: str, generator: Generator, settings: GenSettings, seed: int) -> Sample:
+    from editseq import implement
+
+    if fmt != "lintseq":
+        raise ValueError("the implement task decodes as the feature does: --format lintseq")
+    target = implement.find_target(problem.prompt, 0, problem.entry_point)
+    if isinstance(target, str):
+        return Sample("", "", finish="no_stub", extra={"error": target})
+    lint = text_lint()
+    feature = implement_settings(settings)
+    candidate = implement.write_candidate(generator.runtime, target, problem.prompt, feature, seed,
+                                          implement.program_judge(lint, problem.prompt))
+    program = candidate.program
+    pick = {"key": candidate.key, "lint_ok": False, "checks_total": target.checks_total, "checks_passed": None,
+            "mean_logprob": None if candidate.mean_logprob is None else round(candidate.mean_logprob, 5),
+            "verdict": candidate.verdict}
+    started = time.perf_counter()
+    if candidate.key is not None:
+        candidate.lint = lint(problem.prompt, candidate.new_text)
+        pick["lint_ok"] = candidate.lint.offered
+        if candidate.lint.offered and target.checks_total:
+            report = implement.check_candidate(target, problem.prompt, candidate, feature.limits)
+            pick["checks_passed"], pick["check_status"] = report.passed, report.status
+            pick["verdict"] = implement.describe_checks(report, target, feature.limits)
+        elif not candidate.lint.offered:
+            pick["verdict"] = candidate.lint.reason
+    pick["check_s"] = round(time.perf_counter() - started, 3)
+    # scored as the feature would write it into the file (as the model wrote it when unusable)
+    code = candidate.new_text or program.text
+    return Sample(code, program.raw, program.generated_tokens, finish=program.finish,
+                  decoding=program.counters(), extra={"pick": pick})
+
+
 def example_prompt(task: str, problem: Problem, fmt: str, generator: Generator) -> str:
     """The first prompt ``task`` sends for ``problem`` (kept in the result file for the record)."""
     state = None
-    if task == "synthesize":
+    if task == IMPLEMENT:
+        from editseq.implement import find_target
+
+        target = find_target(problem.prompt, 0, problem.entry_point)
+        user = target.instruction if not isinstance(target, str) else problem.instruction.strip()
+    elif task == "synthesize":
         user = problem.instruction.strip()
     elif task == "fix" and fmt == "lintseq":
         user = problem.test.strip() + "\n" + FIX_INSTRUCTION.format(entry_point=problem.entry_point)

@@ -1,21 +1,27 @@
-"""Explain, repair and insert-docstring: commands and code actions on the function at a cursor.
+"""Explain, repair, implement and insert-docstring: commands and code actions on the function at
+a cursor.
 
-Each command finds the function, runs the feature (``editseq.explain`` / ``editseq.repair``) on
-the model thread, and answers in the one reply shape (``convert.command_reply``). User code runs
-only inside ``editseq.repairFunction``, which the user invokes, and only in the sandbox; edits
-reach the file only through a WorkspaceEdit the user accepts.
+Each command finds the function, runs the feature (``editseq.explain`` / ``editseq.repair`` /
+``editseq.implement``) on the model thread, and answers in the one reply shape
+(``convert.command_reply``). User code runs only inside ``editseq.repairFunction`` and
+``editseq.implementFunction``, which the user invokes, and only in the sandbox; edits reach the
+file only through a WorkspaceEdit the user accepts. Implement reports its progress ($/progress,
+cancellable) and stops when cancelled or superseded by a newer request on the document.
 """
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from typing import TYPE_CHECKING
 
 from lsprotocol import types
 from pygls.workspace import TextDocument
 
 from ..explain import as_docstring, explain
+from ..implement import ImplementResult, ImplementSettings, implement
 from ..lintgate import detect_indent
-from ..pysource import FunctionSpan, enclosing_function
+from ..pysource import FunctionSpan, enclosing_function, function_stub
 from ..repair import repair
 from . import convert
 
@@ -25,6 +31,7 @@ if TYPE_CHECKING:
 EXPLAIN_TITLE = "Explain this function (editseq)"
 REPAIR_TITLE = "Repair this function (editseq)"
 DOCSTRING_TITLE = "Insert explanation as docstring (editseq)"
+IMPLEMENT_TITLE = "Implement this function (editseq)"
 
 
 class Functions:
@@ -54,6 +61,9 @@ class Functions:
         if span.docstring is None:
             actions.append(action(DOCSTRING_TITLE, "editseq.insertDocstring",
                                   types.CodeActionKind.RefactorRewrite))
+        if function_stub(document.source, span) is not None:
+            actions.insert(0, action(IMPLEMENT_TITLE, "editseq.implementFunction",
+                                     types.CodeActionKind.RefactorRewrite))
         return actions
 
     def function_at(self, uri: str, position: types.Position) -> tuple[TextDocument, str, FunctionSpan] | str:
@@ -74,6 +84,36 @@ class Functions:
     def repair_job(self, text: str, span: FunctionSpan, cancel):
         return repair(self.server.models.chat(), self.server.models.gate, text, span.start,
                       candidates=self.server.options.repair_candidates, cancel=cancel)
+
+    def implement_job(self, text: str, span: FunctionSpan, progress, cancel) -> ImplementResult:
+        models = self.server.models
+        settings = ImplementSettings(candidates=self.server.options.implement_candidates)
+        return implement(models.edits(), models.gate.judge, text, span.start, settings=settings,
+                         cancel=cancel, progress=progress)
+
+
+async def begin_cancellable_progress(ls: EditseqServer, title: str) -> str | None:
+    """A $/progress token with a cancel button, begun; None when the client shows no progress."""
+    capabilities = ls.client_capabilities.window
+    if capabilities is None or not capabilities.work_done_progress:
+        return None
+    token = f"editseq-{uuid.uuid4()}"
+    try:
+        await ls.work_done_progress.create_async(token)
+    except Exception:  # the client refused the token: go on without progress
+        return None
+    ls.work_done_progress.begin(token, types.WorkDoneProgressBegin(title=title, cancellable=True, percentage=0))
+    return token
+
+
+def implement_fields(result: ImplementResult) -> dict:
+    return {
+        "function": result.function, "verification": result.verification, "checks": result.checks,
+        "candidates": len(result.candidates), "latency_ms": round(result.latency_ms), "applied": False,
+        "tried": [{"candidate": c.index + 1, "verdict": c.verdict,
+                   "meanLogprob": None if c.mean_logprob is None else round(c.mean_logprob, 3)}
+                  for c in result.candidates],
+    }
 
 
 def register(server: EditseqServer) -> None:
@@ -136,5 +176,67 @@ def register(server: EditseqServer) -> None:
         if choice is not None and choice.title == "Apply":
             applied = await ls.workspace_apply_edit_async(types.ApplyWorkspaceEditParams(
                 label=title, edit=convert.whole_document_edit(document, text, result.offered.new_text)))
+            fields["applied"] = applied.applied
+        return convert.command_reply(True, title, **fields)
+
+    @function_command("editseq.implementFunction")
+    async def implement_function(ls: EditseqServer, document: TextDocument, text: str,
+                                 span: FunctionSpan) -> dict:
+        if function_stub(text, span) is None:
+            return convert.command_reply(False, f"{span.name} already has a body (implement fills in one "
+                                         "that is empty, pass, ... or raise NotImplementedError)",
+                                         function=span.name)
+        version = document.version
+        ls.window_log_message(types.LogMessageParams(
+            type=types.MessageType.Info,
+            message=f"editseq: implementing {span.name}: up to {ls.options.implement_candidates} "
+                    "candidates, run against its docstring examples and tests in the sandbox"))
+        token = await begin_cancellable_progress(ls, f"editseq: implementing {span.name}")
+        loop = asyncio.get_running_loop()
+
+        def progress(message: str, fraction: float) -> None:  # called on the model thread
+            if token is not None:
+                loop.call_soon_threadsafe(ls.work_done_progress.report, token, types.WorkDoneProgressReport(
+                    message=message, percentage=min(100, int(100 * fraction))))
+
+        task = asyncio.ensure_future(ls.run_model(document.uri, None, ls.functions.implement_job, text, span,
+                                                  progress))
+        stopped_by_user = False
+        if token is not None and token in ls.work_done_progress.tokens:
+            def on_progress_cancel(future) -> None:
+                nonlocal stopped_by_user
+                if future.cancelled():
+                    stopped_by_user = True
+                    loop.call_soon_threadsafe(task.cancel)
+
+            ls.work_done_progress.tokens[token].add_done_callback(on_progress_cancel)
+        try:
+            result = await task
+        except asyncio.CancelledError:
+            if not stopped_by_user:
+                raise  # $/cancelRequest: pygls answers the request
+            return convert.command_reply(False, f"implementing {span.name} was cancelled", function=span.name,
+                                         applied=False)
+        finally:
+            if token is not None:
+                ls.work_done_progress.end(token, types.WorkDoneProgressEnd())
+                ls.work_done_progress.tokens.pop(token, None)
+        fields = implement_fields(result)
+        if result.cancelled:
+            return convert.command_reply(False, f"implementing {span.name} was cancelled (a newer request, "
+                                         "or the document closed)", **fields)
+        if result.offered is None:  # the client shows the message (ok: false)
+            return convert.command_reply(False, f"no implementation of {span.name}: {result.reason}", **fields)
+        title = f"Implement {span.name}: {result.verification} (editseq)"
+        choice = await ls.window_show_message_request_async(types.ShowMessageRequestParams(
+            type=types.MessageType.Info, message=f"{title}. Apply it?",
+            actions=[types.MessageActionItem("Apply"), types.MessageActionItem("Cancel")]))
+        if choice is not None and choice.title == "Apply":
+            current = ls.workspace.text_documents.get(document.uri)
+            if current is None or current.version != version:
+                return convert.command_reply(False, f"{document.uri} changed while {span.name} was being "
+                                             "implemented; ask again", **fields)
+            applied = await ls.workspace_apply_edit_async(types.ApplyWorkspaceEditParams(
+                label=title, edit=convert.whole_document_edit(current, text, result.offered.new_text)))
             fields["applied"] = applied.applied
         return convert.command_reply(True, title, **fields)

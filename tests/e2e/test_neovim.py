@@ -6,6 +6,12 @@ accepts it with <Tab>, checks the buffer holds exactly the item, then requests c
 applies an offered edit. Twice: with a scripted model (tests/nvim/scripted_server.py, which always
 offers, so acceptance is always exercised) and with the real model (which may offer nothing at a
 given position; then the server's log must still show the suggestion it computed).
+
+tests/nvim/test_implement.lua implements a stub through its code action ("Implement this function
+(editseq)"), answers the server's question with "Apply" and checks that Neovim's own applyEdit
+handler left exactly the edit's text in the buffer: with the scripted model (whose candidates pass
+the stub's doctests) and with the real one (which may find nothing that passes; then the buffer
+must be unchanged and the reply must say why).
 """
 
 import json
@@ -21,6 +27,9 @@ import pytest
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "tests" / "nvim" / "test_inline.lua"
+IMPLEMENT_SCRIPT = ROOT / "tests" / "nvim" / "test_implement.lua"
+# The scripted model's candidates for tests/data/functions/implement.py: one edit, then the end.
+IMPLEMENT_REPLIES = ["@@ -0,0 +1,2 @@\n+def add(a, b):\n+    return a + b", ""]
 SCRIPTED_SERVER = ROOT / "tests" / "nvim" / "scripted_server.py"
 SCRIPTED_LINE = "    return 2 * (width + height)"  # scripted_server.py's default reply
 MIN_VERSION = (0, 10)
@@ -49,7 +58,7 @@ def nvim() -> str:
     return found
 
 
-def run_nvim(nvim: str, tmp_path: Path, **extra_env: str) -> dict:
+def run_nvim(nvim: str, tmp_path: Path, script: Path = SCRIPT, **extra_env: str) -> dict:
     result_file = tmp_path / "result.json"
     env = {
         **os.environ,
@@ -62,7 +71,7 @@ def run_nvim(nvim: str, tmp_path: Path, **extra_env: str) -> dict:
         **extra_env,
     }
     proc = subprocess.run(
-        [nvim, "--headless", "--clean", "-c", f"luafile {SCRIPT}"],
+        [nvim, "--headless", "--clean", "-c", f"luafile {script}"],
         check=False, stdin=subprocess.DEVNULL, capture_output=True, text=True, env=env, timeout=900,
         cwd=tmp_path,
     )
@@ -71,7 +80,7 @@ def run_nvim(nvim: str, tmp_path: Path, **extra_env: str) -> dict:
                + (f"lsp.log tail:\n{lsp_log.read_text(errors='replace')[-4000:]}" if lsp_log else ""))
     assert result_file.exists(), details
     result = json.loads(result_file.read_text().removeprefix("EDITSEQ_RESULT "))
-    assert result["suggest_logs"], "the server computed no suggestion\n" + details
+    assert script != SCRIPT or result["suggest_logs"], "the server computed no suggestion\n" + details
     assert not result["failures"], "\n".join(result["failures"]) + "\n" + details
     assert proc.returncode == 0, details
     return result
@@ -88,3 +97,22 @@ def test_real_model_round_trip(nvim: str, tmp_path: Path):
     # What the model offers varies; report it so a run that accepted nothing is visible.
     print(f"accepted {result['accepted']!r} after {result.get('attempts')} attempt(s); "
           f"{result['code_actions']} code action(s); last log: {result['suggest_logs'][-1]}")
+
+
+def test_implement_through_the_code_action_scripted_model(nvim: str, tmp_path: Path):
+    result = run_nvim(nvim, tmp_path, IMPLEMENT_SCRIPT, EDITSEQ_SERVER_SCRIPT=str(SCRIPTED_SERVER),
+                      EDITSEQ_SCRIPTED_REPLIES=json.dumps(IMPLEMENT_REPLIES), EDITSEQ_EXPECT_APPLIED="1")
+    assert result["actions"][0] == "Implement this function (editseq)"
+    assert result["reply"]["verification"] == "passes 2/2 docstring examples"
+    source = (ROOT / "tests" / "data" / "functions" / "implement.py").read_text().rstrip("\n")
+    assert result["final_text"] == source.replace("    pass", "    return a + b")
+    assert any(p.startswith("begin:editseq: implementing add") for p in result["progress"])
+
+
+def test_implement_through_the_code_action_real_model(nvim: str, tmp_path: Path):
+    result = run_nvim(nvim, tmp_path, IMPLEMENT_SCRIPT)
+    reply = result["reply"]
+    print(f"implement add: {reply['message']} ({reply['candidates']} candidates, {reply['latencyMs']} ms); "
+          f"tried: {[t['verdict'] for t in reply['tried']]}")
+    if result["applied"]:
+        assert reply["verification"].startswith("passes ") and "    pass" not in result["final_text"]

@@ -15,7 +15,8 @@
 ---
 --- setup() also (on every Neovim version) records the server's `editseq/status` notifications
 --- (docs/protocol.md; a `User EditseqStatus` autocmd fires on each) and shows the `message` of an
---- editseq command (explain / repair / insert docstring) that answers `ok = false` as a warning.
+--- editseq command (explain / repair / implement / insert docstring) that answers `ok = false` as a
+--- warning.
 local M = {}
 
 local api = vim.api
@@ -76,6 +77,7 @@ local COMMANDS = {
   ['editseq.explainFunction'] = true,
   ['editseq.insertDocstring'] = true,
   ['editseq.repairFunction'] = true,
+  ['editseq.implementFunction'] = true,
 }
 
 local function has(version)

@@ -1,5 +1,5 @@
 /**
- * The reply of editseq.explainFunction / insertDocstring / repairFunction (docs/protocol.md:
+ * The reply of editseq.explainFunction / insertDocstring / repairFunction / implementFunction (docs/protocol.md:
  * `{ok, message, function, ...}` plus each command's own fields), read without trusting its
  * types. Pure: no vscode import (extension.ts shows the outcome).
  */

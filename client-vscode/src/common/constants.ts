@@ -13,6 +13,7 @@ export const Commands = {
     explainFunction: 'editseq.explainFunction',
     insertDocstring: 'editseq.insertDocstring',
     repairFunction: 'editseq.repairFunction',
+    implementFunction: 'editseq.implementFunction',
 } as const;
 
 /**
@@ -24,6 +25,7 @@ export const SERVER_COMMANDS: ReadonlySet<string> = new Set([
     Commands.explainFunction,
     Commands.insertDocstring,
     Commands.repairFunction,
+    Commands.implementFunction,
 ]);
 
 /** The server module run as `<python> -m editseq.cli serve`. */

@@ -73,7 +73,7 @@ export function createServer(python: string, hooks: ServerHooks): LanguageClient
 /**
  * The language client registers a VS Code command for every command the server announces in
  * executeCommandProvider; the extension registers editseq.explainFunction/insertDocstring/
- * repairFunction itself (so the palette works with the active editor's position, and their
+ * repairFunction/implementFunction itself (so the palette works with the active editor's position, and their
  * `{ok, message}` replies are shown), so those are left out here.
  */
 function keepOwnCommands(client: LanguageClient): void {
