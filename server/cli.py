@@ -266,7 +266,8 @@ def run_implement(args: argparse.Namespace) -> int:
                             "checks": f"{c.checks.passed}/{c.checks.total}" if c.checks else None,
                             "tokens": c.program.generated_tokens if c.program else 0}
                            for c in result.candidates],
-            "latency_ms": round(result.latency_ms),
+            "latency_ms": round(result.latency_ms), "timings": result.timings(),
+            "generated_tokens": result.generated_tokens(),
         }, indent=2))
     elif result.offered:
         print(f"# Implement {result.function}: {result.verification} "

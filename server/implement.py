@@ -121,6 +121,7 @@ class ImplementCandidate:
     lint: Verdict | None = None
     checks: CheckReport | None = None
     verdict: str = ""  # what happened to it, in words
+    timings: dict[str, float] = field(default_factory=dict)  # write_s, lint_s, check_s
 
     @property
     def mean_logprob(self) -> float | None:
@@ -145,6 +146,18 @@ class ImplementResult:
     candidates: list[ImplementCandidate] = field(default_factory=list)
     latency_ms: float = 0.0
     cancelled: bool = False
+
+    def timings(self) -> dict[str, float]:
+        """Seconds spent writing (decoding with its per-edit lint), linting the file and running
+        checks (in a worker thread, overlapping the writing), summed over candidates."""
+        totals = {"write_s": 0.0, "lint_s": 0.0, "check_s": 0.0}
+        for candidate in self.candidates:
+            for key, value in candidate.timings.items():
+                totals[key] += value
+        return {key: round(value, 3) for key, value in totals.items()}
+
+    def generated_tokens(self) -> int:
+        return sum(c.program.generated_tokens for c in self.candidates if c.program is not None)
 
 
 # ------------------------------------------------------------------------- choosing
@@ -396,7 +409,11 @@ def check_candidate(target: Target, text: str, candidate: ImplementCandidate, li
     """Run the user's examples and tests (as the user wrote them, not the candidate's) on it."""
     span = enclosing_function(candidate.new_text, target.span.start, target.span.name) or target.span
     origin = dataclasses.replace(target.span, docstring=target.examples_doctest)
-    return run_checks(candidate.new_text, span, limits, checks_from=(origin, text))
+    started = time.perf_counter()
+    try:
+        return run_checks(candidate.new_text, span, limits, checks_from=(origin, text))
+    finally:
+        candidate.timings["check_s"] = time.perf_counter() - started
 
 
 def describe_checks(report: CheckReport, target: Target, limits: sandbox.Limits) -> str:
@@ -435,7 +452,9 @@ def implement(runtime: ModelRuntime, lint: TextJudge, text: str, line: int, *, n
             if cancel.is_set():
                 break
             report(f"writing candidate {index + 1}/{k}", 0.9 * index / k)
+            writing = time.perf_counter()
             candidate = write_candidate(runtime, target, text, settings, index, judge, cancel)
+            candidate.timings["write_s"] = time.perf_counter() - writing
             result.candidates.append(candidate)
             if cancel.is_set():
                 break
@@ -446,7 +465,9 @@ def implement(runtime: ModelRuntime, lint: TextJudge, text: str, line: int, *, n
                 candidate.verdict = f"the same program as candidate {keys[candidate.key] + 1}"
                 continue
             keys[candidate.key] = index
+            linting = time.perf_counter()
             candidate.lint = lint(text, candidate.new_text)
+            candidate.timings["lint_s"] = time.perf_counter() - linting
             if not candidate.lint.offered:
                 candidate.verdict = candidate.lint.reason
                 continue

@@ -110,6 +110,7 @@ def implement_fields(result: ImplementResult) -> dict:
     return {
         "function": result.function, "verification": result.verification, "checks": result.checks,
         "candidates": len(result.candidates), "latency_ms": round(result.latency_ms), "applied": False,
+        "timings": {key.removesuffix("_s") + "Ms": round(1000 * value) for key, value in result.timings().items()},
         "tried": [{"candidate": c.index + 1, "verdict": c.verdict,
                    "meanLogprob": None if c.mean_logprob is None else round(c.mean_logprob, 3)}
                   for c in result.candidates],
