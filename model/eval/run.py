@@ -62,7 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="lintseq format: edit by edit with lint checks, or one plain generation")
     parser.add_argument("-n", "--samples", dest="n", type=int, default=1, help="samples per problem (default 1)")
     parser.add_argument("--temperature", type=float, default=None,
-                        help="0: greedy (the default; for implement: the feature's, 0.8)")
+                        help="0: greedy (the default; for implement: the feature's, ImplementSettings)")
     parser.add_argument("--top-p", type=float, default=0.95)
     parser.add_argument("--max-tokens", type=int, default=384,
                         help="per answer (chat) or per program, all edits and attempts (lintseq); default 384")

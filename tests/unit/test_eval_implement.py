@@ -65,7 +65,7 @@ def args_for(gguf, tmp_path, *extra):
 
 def test_implement_samples_carry_the_pick_and_the_report_sweeps_k(model_file, tmp_path):
     path = run.run(args_for(model_file, tmp_path, "-n", "5"))
-    assert path.name == "fake-lintseq-checked-implement-n5-t0.8-limit2.json"  # the feature's temperature
+    assert path.name == "fake-lintseq-checked-implement-n5-t0.2-limit2.json"  # the feature's temperature
     result = json.loads(path.read_text())
     record = result["tasks"]["implement"]
     samples = record["problems"]["Python/0"]["samples"]
