@@ -16,6 +16,24 @@ case "${EDITSEQ_GPU:-}" in
 esac
 export CMAKE_ARGS="${CMAKE_ARGS:-$cpu_flags}"
 export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc 2>/dev/null || echo 2)}"
+# The sandbox for generated code (editseq.sandbox) uses bubblewrap where it is installed; install
+# the Debian package when it is missing and this is root with apt (EDITSEQ_APT=0: never). Without
+# it the sandbox uses Linux namespaces directly, or else rlimits alone; it never fails the install.
+install_bubblewrap() {
+  command -v bwrap >/dev/null 2>&1 && return 0
+  if [ "${EDITSEQ_APT:-1}" = 0 ] || [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+    echo "note: bubblewrap is not installed (sudo apt-get install bubblewrap); the sandbox falls back to namespaces or rlimits" >&2
+    return 0
+  fi
+  echo "installing bubblewrap (apt-get) for the sandbox" >&2
+  if ! { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends bubblewrap >/dev/null 2>&1 \
+         || { apt-get update -qq >/dev/null 2>&1 \
+              && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends bubblewrap >/dev/null 2>&1; }; }; then
+    echo "note: could not install bubblewrap with apt-get; the sandbox falls back to namespaces or rlimits" >&2
+  fi
+  return 0
+}
+install_bubblewrap
 python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 echo "installing editseq${extra:+[$extra]} (building llama-cpp-python if not cached: ~11 min on 2 cores)" >&2

@@ -5,7 +5,8 @@ the failing output of its doctests and of ``test_*`` functions in the same file 
 Each candidate (a rewrite of the function) must add no lint error; when checks exist they run in
 the sandbox (a subprocess with time and memory limits, in a temporary directory: the user's file
 is never touched). A candidate is offered only if it helps (more checks pass, or fewer lint
-errors) and is worse at nothing; its ``verification`` says what was checked.
+errors) and is worse at nothing; its ``verification`` says what was checked, and in which sandbox
+isolation the checks ran ("sandbox: bubblewrap", "sandbox: namespaces", "sandbox: rlimits only").
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ class CheckReport:
     total: int  # doctest examples + test functions, counted from the source
     output: str
     status: str  # the sandbox's: passed | failed | timeout | memory | output_limit
+    isolation: str = ""  # the sandbox's: bubblewrap | namespaces | rlimits ("" if nothing ran)
 
     @property
     def all_pass(self) -> bool:
@@ -116,10 +118,20 @@ def run_checks(text: str, span: FunctionSpan, limits: sandbox.Limits = CHECK_LIM
             report = json.loads(row[len("EDITSEQ-REPORT "):])
             # the runner survives a MemoryError raised inside a check; report it as the limit it is
             status = "memory" if "MemoryError" in report["output"] else result.status
-            return CheckReport(min(report["passed"], total), total, report["output"], status)
+            return CheckReport(min(report["passed"], total), total, report["output"], status,
+                               result.isolation)
     why = {"timeout": f"stopped after {limits.timeout_s:g} s", "memory": f"stopped at {limits.memory_mb} MB"}
     output = why.get(result.status, result.output[-1500:])
-    return CheckReport(0, total, output, result.status)
+    return CheckReport(0, total, output, result.status, result.isolation)
+
+
+ISOLATION_WORDS = {"bubblewrap": "sandbox: bubblewrap", "namespaces": "sandbox: namespaces",
+                   "rlimits": "sandbox: rlimits only"}
+
+
+def isolation_words(checks: CheckReport | None) -> str:
+    """How the checks were isolated, for a verification title ("" when nothing ran)."""
+    return ISOLATION_WORDS.get(checks.isolation, "") if checks is not None else ""
 
 
 def repair_prompt(chat: ChatFormat, code: str, name: str, lint: list[LintMessage],
@@ -217,7 +229,8 @@ def _judge(result: RepairResult, candidate: RepairCandidate, lint_before: int,
         if current is not None and after.passed <= current.passed:
             return False, "no better than an earlier candidate"
         was = f" (was {before.passed}/{before.total})" if before.passed else ""
-        return True, f"passes {after.passed}/{after.total} {kinds}{was}"
+        where = isolation_words(after)
+        return True, f"passes {after.passed}/{after.total} {kinds}{was}" + (f", {where}" if where else "")
     if lint_after >= lint_before:
         return False, "no lint error fixed and nothing to test it with" if before is None else "no better"
     if result.offered is not None:

@@ -12,7 +12,8 @@ As a server (``python tests/nvim/scripted_server.py``, or ``main()``), it reads:
 - ``EDITSEQ_SCRIPTED_REPLIES``: a JSON list of replies, given in turn and then again from the
   start (instead of the line);
 - ``EDITSEQ_SCRIPTED_TOKEN_S``: seconds each of its 8 "tokens" takes, checking the cancel flag
-  between them like the real runtime (default 0: instant), for cancel and supersede tests.
+  between them like the real runtime (default 0: instant), for cancel and supersede tests;
+- ``EDITSEQ_TEST_QUERIES=1``: also answer the test-only requests (``editseq/test/documentText``).
 """
 
 from __future__ import annotations
@@ -105,5 +106,6 @@ def main() -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from editseq.lsp import create_server
 
-    create_server(runtime_factory=factory_from_environment()).start_io()
+    test_queries = os.environ.get("EDITSEQ_TEST_QUERIES") == "1"
+    create_server(runtime_factory=factory_from_environment(), test_queries=test_queries).start_io()
     return 0

@@ -340,6 +340,7 @@ def _run_task(task, problems, fmt, generator, gen_settings, limits, args, result
                     "returncode": outcome.returncode,
                     "elapsed_s": outcome.elapsed_s,
                     "network_isolated": outcome.network_isolated,
+                    "isolation": outcome.isolation,
                     "output": "" if outcome.passed else outcome.output[-OUTPUT_CHARS:],
                 },
             }

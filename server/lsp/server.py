@@ -27,11 +27,13 @@ from ..models import Models, RuntimeFactory, describe
 from ..options import Options, parse_options
 from ..runtime import ModelError, ModelRuntime
 from . import completion, diagnostics, functions
+from .protocol import EditseqProtocol
 
 log = logging.getLogger(__name__)
 
 CONFIG_SECTION = "editseq"
 STATUS = "editseq/status"
+TEST_DOCUMENT_TEXT = "editseq/test/documentText"  # only with create_server(test_queries=True)
 
 
 @dataclass
@@ -42,7 +44,7 @@ class _Pending:
 
 class EditseqServer(LanguageServer):
     def __init__(self, runtime_factory: RuntimeFactory = ModelRuntime) -> None:
-        super().__init__("editseq", __version__)
+        super().__init__("editseq", __version__, protocol_cls=EditseqProtocol)
         self.options = Options()
         self.models = Models(self.options, runtime_factory)
         self.completer = Completer(self.models)
@@ -53,6 +55,11 @@ class EditseqServer(LanguageServer):
         self.completion = completion.Completions(self)
         self.functions = functions.Functions(self)
         self.diagnostics = diagnostics.Diagnostics(self)
+
+    def report_server_error(self, error: Exception, source) -> None:
+        """A frame that is not JSON gets its Parse error reply (protocol.py), not a message."""
+        if not self.protocol.reply_to_unreadable(error):
+            super().report_server_error(error, source)
 
     async def run_model(self, uri: str, version: int | None, fn, *args):
         """Run ``fn(*args, cancel)`` on the model thread; supersede older work on ``uri``."""
@@ -174,9 +181,18 @@ class EditseqServer(LanguageServer):
         self.models.close()
 
 
-def create_server(runtime_factory: RuntimeFactory = ModelRuntime) -> EditseqServer:
-    """A server with every feature registered; tests pass a fake ``runtime_factory``."""
+def create_server(runtime_factory: RuntimeFactory = ModelRuntime, *,
+                  test_queries: bool = False) -> EditseqServer:
+    """A server with every feature registered; tests pass a fake ``runtime_factory``, and
+    ``test_queries`` adds requests that only tests may use (never `editseq serve`)."""
     server = EditseqServer(runtime_factory)
+    if test_queries:
+        @server.feature(TEST_DOCUMENT_TEXT)
+        def document_text(ls: EditseqServer, params) -> dict | None:
+            """The server's copy of an open document ({uri}), to compare with the client's."""
+            uri = params["uri"] if isinstance(params, dict) else params.uri
+            document = ls.workspace.text_documents.get(uri)
+            return None if document is None else {"text": document.source, "version": document.version}
 
     @server.feature(types.INITIALIZE)
     def initialize(ls: EditseqServer, params: types.InitializeParams) -> None:

@@ -5,6 +5,7 @@ from editseq.lintgate import LintGate
 from editseq.pysource import enclosing_function
 from editseq.repair import CheckReport, repair, run_checks
 from editseq.runtime import Generation
+from editseq.sandbox import resolve_isolation
 
 BUGGY = '''def add(a, b):
     """Add two numbers.
@@ -53,6 +54,7 @@ def test_checks_count_doctests_and_tests_and_run_them_in_the_sandbox():
     report = run_checks(BUGGY, span)
     assert (report.passed, report.total) == (1, 3)  # add(0, 0) == 0 passes even when buggy
     assert "add(2, 3)" in report.output
+    assert report.isolation == resolve_isolation()  # the strongest this machine allows
 
 
 def test_a_fix_that_passes_every_check_is_offered_with_that_claim(gate):
@@ -60,7 +62,9 @@ def test_a_fix_that_passes_every_check_is_offered_with_that_claim(gate):
     model = Scripted([fence(fixed)])
     result = repair(model, gate, BUGGY, 8)
     assert result.offered is not None
-    assert result.verification == "passes 3/3 doctests and tests (was 1/3)"
+    where = {"bubblewrap": "bubblewrap", "namespaces": "namespaces", "rlimits": "rlimits only"}
+    isolation = result.offered.checks.isolation
+    assert result.verification == f"passes 3/3 doctests and tests (was 1/3), sandbox: {where[isolation]}"
     assert "return a + b" in result.offered.new_text and "def test_add" in result.offered.new_text
     assert "Fix bugs in add." in model.prompts[0] and "1/3 pass" in model.prompts[0]
 
