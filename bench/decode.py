@@ -46,18 +46,19 @@ def worker(setup: dict) -> dict:
                      n_ctx=2048, n_threads=setup["threads"])
     runtime = ModelRuntime(spec)
     runtime.load()
-    prompt = prompt_text()
+    prompt = setup.get("prompt") or prompt_text()
     best_server = best_raw = 0.0
     for _ in range(setup["repeats"]):
         runtime.close()  # a cold KV cache each time: prefill, then decode
         generation = runtime.generate(prompt, max_tokens=setup["tokens"], temperature=0.0)
         best_server = max(best_server, generation.generated_tokens / max(generation.decode_s, 1e-9))
-        best_raw = max(best_raw, _raw_rate(spec, prompt, setup["tokens"]))
+        best_raw = max(best_raw, raw_rate(spec, prompt, setup["tokens"]))
     return {"server_tok_s": round(best_server, 1), "raw_tok_s": round(best_raw, 1),
             "prompt_tokens": generation.prompt_tokens}
 
 
-def _raw_rate(spec, prompt: str, tokens: int) -> float:
+def raw_rate(spec, prompt: str, tokens: int) -> float:
+    """Greedy decode tok/s of llama-cpp-python's own loop after ``prompt``."""
     from llama_cpp import Llama
 
     threads = spec.n_threads or os.cpu_count()

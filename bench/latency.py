@@ -1,15 +1,23 @@
-"""Inline-completion latency of the real server over stdio, with scripted typing.
+"""Inline-completion latency of the real server over stdio, with scripted typing, idle and busy.
 
-    python bench/latency.py [--sizes 50 300 1000] [--steps 12] [--max-tokens 48] [--out bench/latency.json]
+    python bench/latency.py [--sizes 50 300 1000] [--steps 12] [--max-tokens 48]
+                            [--out bench/results/latency.json] [--readme README.md]
 
 For each fixture size the benchmark opens a file of about that many lines (cut from the Python
 standard library at a top-level definition, so it is real code), deletes the body of the last
 function, then types the body back one line at a time (incremental didChange), asking for an
-inline completion after each line, as an editor does after a pause. It prints p50/p95 latency
-(the first request is "cold": nothing of the prompt is in the KV cache; the rest are "warm"),
-the time in prefill, decode and the lint gate, prompt tokens reused from the KV cache, and the
-server's resident memory. Numbers come from the server's own per-request report (the
-``editseq/status`` notification, docs/protocol.md) and from /proc.
+inline completion after each line, as an editor does after a pause. When a suggestion is shown,
+it also accepts it (as Tab would) and asks again, which the server should answer from the edit
+it decoded behind the first line, then puts the author's text back.
+
+Reported per size, idle and with one core kept busy by a spinning process (a user's build):
+time to the first line (the request's own latency: the server answers with the first lines
+that pass the lint gate), time to the full edit (until the server's ``editseq/status`` for the
+whole edit), the cold first request after the server starts, the accepted-suggestion requests
+served from cache and their latency, prompt tokens re-prefilled per request, the server's decode
+rate beside raw llama-cpp-python's on the same model and a prompt of the fixture, measured in
+the same run (bench/decode.py), and the server's resident memory. Timings come from the client's
+clock and the server's ``editseq/status`` (docs/protocol.md); memory from /proc.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ import asyncio
 import json
 import re
 import statistics
+import subprocess
 import sys
 import sysconfig
 import time
@@ -27,7 +36,10 @@ from pathlib import Path
 from lsprotocol import types
 from pygls.lsp.client import LanguageClient
 
-STDLIB_SOURCES = ["bisect.py", "colorsys.py", "heapq.py", "textwrap.py", "shlex.py", "calendar.py", "difflib.py", "argparse.py", "statistics.py", "fractions.py"]
+BENCH = Path(__file__).resolve().parent
+STDLIB_SOURCES = ["bisect.py", "colorsys.py", "heapq.py", "textwrap.py", "shlex.py", "calendar.py",
+                  "difflib.py", "argparse.py", "statistics.py", "fractions.py"]
+README_BEGIN, README_END = "<!-- latency-bench:begin -->", "<!-- latency-bench:end -->"
 
 
 def fixture(lines_wanted: int) -> tuple[str, list[str]]:
@@ -53,86 +65,183 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def plain(value):
+    """pygls hands a custom notification's params over as named tuples: back to JSON values."""
+    if hasattr(value, "_asdict"):
+        return {k: plain(v) for k, v in value._asdict().items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return value
+
+
+class Session:
+    """One server, one document, and what the server reported about each suggestion."""
+
+    def __init__(self) -> None:
+        self.client = LanguageClient("editseq-bench", "0")
+        self.reports: list[tuple[float, dict]] = []  # (arrival, the suggestion field)
+        self.uri, self.version, self.text = "file:///bench/fixture.py", 0, ""
+
+        @self.client.feature("editseq/status")
+        def on_status(params):
+            suggestion = plain(params).get("suggestion")
+            if suggestion is not None:
+                self.reports.append((time.perf_counter(), suggestion))
+
+        @self.client.feature(types.WINDOW_SHOW_MESSAGE)
+        def on_show(params: types.ShowMessageParams):
+            print(f"  server says: {params.message}", file=sys.stderr)
+
+    async def start(self, options: dict, text: str) -> None:
+        await self.client.start_io(sys.executable, "-m", "editseq.cli", "--log-level", "WARNING", "serve")
+        await self.client.initialize_async(types.InitializeParams(
+            capabilities=types.ClientCapabilities(), initialization_options=options))
+        self.started = time.perf_counter()
+        self.client.initialized(types.InitializedParams())
+        self.text, self.version = text, 1
+        self.client.text_document_did_open(types.DidOpenTextDocumentParams(
+            text_document=types.TextDocumentItem(uri=self.uri, language_id="python", version=1, text=text)))
+
+    def replace(self, line: int, start: int, end: int, new: str) -> None:
+        """Edit the document (and the bench's copy of it) as typing would."""
+        rows = self.text.split("\n")
+        head = sum(len(r) + 1 for r in rows[:line])
+        self.text = self.text[: head + start] + new + self.text[head + end :]
+        self.version += 1
+        self.client.text_document_did_change(types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=self.uri, version=self.version),
+            content_changes=[types.TextDocumentContentChangePartial(
+                range=types.Range(start=types.Position(line=line, character=start),
+                                  end=types.Position(line=line, character=end)), text=new)]))
+
+    def set_text(self, text: str) -> None:
+        self.text, self.version = text, self.version + 1
+        self.client.text_document_did_change(types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=self.uri, version=self.version),
+            content_changes=[types.TextDocumentContentChangeWholeDocument(text=text)]))
+
+    async def request(self, line: int, character: int) -> tuple[float, list, dict, float]:
+        """Ask at the cursor: (ms to the answer, items, the whole edit's report, ms to it)."""
+        seen = len(self.reports)
+        sent = time.perf_counter()
+        result = await self.client.text_document_inline_completion_async(types.InlineCompletionParams(
+            text_document=types.TextDocumentIdentifier(uri=self.uri),
+            position=types.Position(line=line, character=character),
+            context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Automatic)))
+        answered = time.perf_counter()
+        while True:  # the report of the whole edit (a cached answer is whole at once)
+            whole = [(t, r) for t, r in self.reports[seen:] if not r["partial"]]
+            if whole:
+                break
+            await asyncio.sleep(0.005)
+        arrival, report = whole[0]
+        return (answered - sent) * 1000, list(result.items) if result else [], report, (arrival - sent) * 1000
+
+    async def stop(self) -> float:
+        rss = rss_mb(self.client._server.pid)
+        await self.client.shutdown_async(None)
+        self.client.exit(None)
+        await self.client.stop()
+        return rss
+
+
 async def run_size(size: int, steps: int, options: dict) -> dict:
     text, body = fixture(size)
-    client = LanguageClient("editseq-bench", "0")
-    reports: list[dict] = []  # the suggestion field of each editseq/status, as sent
-
-    @client.feature("editseq/status")
-    def on_status(params):
-        if getattr(params, "suggestion", None) is not None:
-            suggestion = params.suggestion
-            reports.append({"offered": suggestion.offered, **suggestion.timings._asdict()})
-
-    @client.feature(types.WINDOW_SHOW_MESSAGE)
-    def on_show(params: types.ShowMessageParams):
-        print(f"  server says: {params.message}", file=sys.stderr)
-
-    await client.start_io(sys.executable, "-m", "editseq.cli", "--log-level", "WARNING", "serve")
-    pid = client._server.pid
-    await client.initialize_async(types.InitializeParams(
-        capabilities=types.ClientCapabilities(), initialization_options=options))
-    started = time.perf_counter()
-    client.initialized(types.InitializedParams())
-    uri = "file:///bench/fixture.py"
-    client.text_document_did_open(types.DidOpenTextDocumentParams(
-        text_document=types.TextDocumentItem(uri=uri, language_id="python", version=1, text=text)))
-    lines = text.split("\n")
-    line = len(lines) - 1  # the empty last line, right below the def
-    latencies: list[float] = []
-    version = 1
+    session = Session()
+    await session.start(options, text)
+    line = len(text.split("\n")) - 1  # the empty last line, right below the def
+    first_ms, full_ms, cached_ms, whole = [], [], [], []
+    cold_ms = first_answer_s = None
+    accepted = 0
     for step in range(steps + 1):
-        t0 = time.perf_counter()
-        await client.text_document_inline_completion_async(types.InlineCompletionParams(
-            text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(line=line, character=0),
-            context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Automatic)))
-        latencies.append((time.perf_counter() - t0) * 1000)
-        if step == 0:
-            first_ready_s = time.perf_counter() - started
+        ms, items, report, full = await session.request(line, 0)
+        if cold_ms is None:
+            cold_ms, first_answer_s = ms, time.perf_counter() - session.started
+        else:
+            first_ms.append(ms)
+            full_ms.append(full)
+            whole.append(report)
+        if items and step > 0:  # accept the ghost text, ask again, then restore the author's text
+            item = items[0]
+            r = item.range
+            before = session.text
+            session.replace(r.start.line, r.start.character, r.end.character, item.insert_text)
+            end_line = r.start.line + item.insert_text.count("\n")
+            end_char = len(session.text.split("\n")[end_line])
+            ms2, _, report2, _ = await session.request(end_line, end_char)
+            accepted += 1
+            if report2["cached"]:
+                cached_ms.append(ms2)
+            session.set_text(before)
         if step == steps or step >= len(body):
             break
-        version += 1  # type the next line of the original body, then a newline
-        client.text_document_did_change(types.DidChangeTextDocumentParams(
-            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
-            content_changes=[types.TextDocumentContentChangePartial(
-                range=types.Range(start=types.Position(line=line, character=0),
-                                  end=types.Position(line=line, character=0)),
-                text=body[step] + "\n")]))
+        session.replace(line, 0, 0, body[step] + "\n")  # type the author's next line
         line += 1
-    rss = rss_mb(pid)
-    await client.shutdown_async(None)
-    client.exit(None)
-    await client.stop()
-    warm = reports[1:]
+    rss = await session.stop()
 
     def p(values, q):
         return statistics.quantiles(values, n=20, method="inclusive")[q] if len(values) > 1 else values[0]
 
+    timed = [r["timings"] for r in whole]
+    decoded = [t for t in timed if t["generatedTokens"] > 0 and t["decodeMs"] > 0]
     return {
-        "lines": len(lines), "requests": len(latencies),
-        "cold_ms": latencies[0], "first_answer_after_start_s": first_ready_s,
-        "warm_p50_ms": statistics.median(latencies[1:]), "warm_p95_ms": p(latencies[1:], 18),
-        "prefill_ms_p50": statistics.median(r["prefillMs"] for r in warm),
-        "decode_ms_p50": statistics.median(r["decodeMs"] for r in warm),
-        "lint_ms_p50": statistics.median(r["lintMs"] for r in warm if r["lintMs"] > 0) if any(
-            r["lintMs"] > 0 for r in warm) else 0.0,
-        "prompt_tokens_p50": statistics.median(r["promptTokens"] for r in warm),
-        "reused_tokens_p50": statistics.median(r["reusedTokens"] for r in warm),
-        "generated_tokens_p50": statistics.median(r["generatedTokens"] for r in warm),
-        "offered": sum(r["offered"] for r in reports), "server_rss_mb": rss,
+        "lines": len(text.split("\n")), "requests": len(first_ms) + 1,
+        "cold_ms": cold_ms, "first_answer_after_start_s": first_answer_s,
+        "first_line_p50_ms": statistics.median(first_ms), "first_line_p95_ms": p(first_ms, 18),
+        "full_edit_p50_ms": statistics.median(full_ms), "full_edit_p95_ms": p(full_ms, 18),
+        "max_ms": max(full_ms + first_ms + [cold_ms]),
+        "offered": sum(r["offered"] for r in whole),
+        "accepted": accepted, "cache_hits": len(cached_ms),
+        "cached_p50_ms": statistics.median(cached_ms) if cached_ms else None,
+        "reprefilled_tokens_p50": statistics.median(t["promptTokens"] - t["reusedTokens"] for t in timed),
+        "prompt_tokens_p50": statistics.median(t["promptTokens"] for t in timed),
+        "server_decode_tok_s": (sum(t["generatedTokens"] for t in decoded)
+                                / max(sum(t["decodeMs"] for t in decoded) / 1000, 1e-9)),
+        "server_rss_mb": rss,
+        "prompt": text[-1800:],  # for the raw measurement on the same code
     }
 
 
-def table(rows: list[dict]) -> str:
-    head = ("| lines | cold ms | warm p50 ms | warm p95 ms | prefill p50 ms | decode p50 ms | lint p50 ms "
-            "| prompt tok | reused tok | gen tok | offered | RSS MB |")
+def raw_decode_rate(prompt: str, tokens: int) -> float:
+    """Raw llama-cpp-python on the model the server runs (the merged default), in a fresh
+    process with the server's own environment."""
+    from editseq.models import edit_spec
+    from editseq.options import Options
+
+    spec = edit_spec(Options(), build=True)
+    setup = {"model": str(spec.path), "adapter": str(spec.adapter or ""), "threads": 0,
+             "tokens": tokens, "repeats": 2, "prompt": prompt}
+    out = subprocess.run([sys.executable, str(BENCH / "decode.py"), "--worker", json.dumps(setup)],
+                         capture_output=True, text=True, timeout=600, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])["raw_tok_s"]
+
+
+def table(results: dict) -> str:
+    head = ("| load | lines | first line p50 / p95 ms | full edit p50 / p95 ms | cold ms | slowest ms "
+            "| accepted, from cache (p50 ms) | re-prefilled tok | decode tok/s server / raw | RSS MB |")
     out = [head, "|" + "---|" * (head.count("|") - 1)]
-    for r in rows:
-        out.append(f"| {r['lines']} | {r['cold_ms']:.0f} | {r['warm_p50_ms']:.0f} | {r['warm_p95_ms']:.0f} "
-                   f"| {r['prefill_ms_p50']:.0f} | {r['decode_ms_p50']:.0f} | {r['lint_ms_p50']:.0f} "
-                   f"| {r['prompt_tokens_p50']:.0f} | {r['reused_tokens_p50']:.0f} | {r['generated_tokens_p50']:.0f} "
-                   f"| {r['offered']}/{r['requests']} | {r['server_rss_mb']:.0f} |")
+    for load, rows in results["loads"].items():
+        for r in rows:
+            cache = f"{r['cache_hits']}/{r['accepted']}" + (
+                f" ({r['cached_p50_ms']:.0f})" if r["cached_p50_ms"] is not None else "")
+            out.append(
+                f"| {load} | {r['lines']} | {r['first_line_p50_ms']:.0f} / {r['first_line_p95_ms']:.0f} "
+                f"| {r['full_edit_p50_ms']:.0f} / {r['full_edit_p95_ms']:.0f} | {r['cold_ms']:.0f} "
+                f"| {r['max_ms']:.0f} | {cache} | {r['reprefilled_tokens_p50']:.0f} "
+                f"| {r['server_decode_tok_s']:.0f} / {r['raw_decode_tok_s']:.0f} "
+                f"({r['server_decode_tok_s'] / r['raw_decode_tok_s']:.0%}) | {r['server_rss_mb']:.0f} |")
     return "\n".join(out)
+
+
+def render_readme(readme: Path, results: dict, source: Path) -> None:
+    text = readme.read_text()
+    if README_BEGIN not in text:
+        raise SystemExit(f"{readme} has no {README_BEGIN} ... {README_END} section")
+    head, rest = text.split(README_BEGIN, 1)
+    _, tail = rest.split(README_END, 1)
+    block = (f"{README_BEGIN}\n<!-- generated by `python bench/latency.py --readme` from {source}; "
+             f"do not edit -->\n\n{results['machine']}\n\n{table(results)}\n{README_END}")
+    readme.write_text(head + block + tail)
 
 
 def main() -> None:
@@ -141,16 +250,38 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--max-tokens", type=int, default=48)
     parser.add_argument("--samples", type=int, default=1)
+    parser.add_argument("--loads", default="idle,one core busy")
+    parser.add_argument("--machine", default="", help="what ran it, for the README")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--readme", type=Path, default=None,
+                        help="render the table into this README from --out (or run and render)")
+    parser.add_argument("--from-json", type=Path, default=None, help="only render this result file")
     args = parser.parse_args()
+    if args.from_json:
+        render_readme(args.readme, json.loads(args.from_json.read_text()), args.from_json)
+        return
     options = {"maxTokens": args.max_tokens, "samples": args.samples, "temperature": 0.0}
-    rows = []
-    for size in args.sizes:
-        print(f"fixture of ~{size} lines ...", file=sys.stderr)
-        rows.append(asyncio.run(run_size(size, args.steps, options)))
-    print(table(rows))
+    results = {"options": options, "machine": args.machine, "loads": {}}
+    for load in args.loads.split(","):
+        spinner = None
+        if load != "idle":
+            spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        try:
+            rows = []
+            for size in args.sizes:
+                print(f"{load}: fixture of ~{size} lines ...", file=sys.stderr)
+                row = asyncio.run(run_size(size, args.steps, options))
+                row["raw_decode_tok_s"] = raw_decode_rate(row.pop("prompt"), args.max_tokens)
+                rows.append(row)
+            results["loads"][load] = rows
+        finally:
+            if spinner is not None:
+                spinner.kill()
+    print(table(results))
     if args.out:
-        args.out.write_text(json.dumps({"options": options, "rows": rows}, indent=2))
+        args.out.write_text(json.dumps(results, indent=2) + "\n")
+        if args.readme:
+            render_readme(args.readme, results, args.out)
 
 
 if __name__ == "__main__":

@@ -10,10 +10,12 @@ gguf-py's GGUFWriter: ``general.type = adapter``, ``adapter.type = lora``, ``ada
 r x in) and ``.lora_b`` (``lora_B.weight``, out x r), in float16 by default. llama.cpp scales by
 alpha / r, as PEFT does.
 
-One transformation is needed: llama.cpp's llama GGUFs store q and k projections with their output
-rows permuted per head (convert_hf_to_gguf's ``permute``; transformers undoes it when it loads a
-GGUF). ``lora_b`` of q_proj and k_proj gets the same row permutation, as llama.cpp's
-convert_lora_to_gguf does; ``lora_a`` acts on the input side and is unchanged.
+One transformation is needed for llama-architecture bases (SmolLM2): their GGUFs store q and k
+projections with their output rows permuted per head (convert_hf_to_gguf's ``permute``;
+transformers undoes it when it loads a GGUF). ``lora_b`` of q_proj and k_proj gets the same row
+permutation, as llama.cpp's convert_lora_to_gguf does; ``lora_a`` acts on the input side and is
+unchanged. qwen2 GGUFs (Qwen2.5-Coder, the coder tier) keep transformers' row order: no
+permutation. The adapter is written for the base's architecture, read from its GGUF.
 
 ``--parity N`` compares the top-1 next token of transformers+PEFT (float32, base dequantised from
 the same GGUF) and llama.cpp+adapter at N completion positions of the run's validation split.
@@ -58,8 +60,24 @@ def permute_rows(w: np.ndarray, n_head: int) -> np.ndarray:
         w.shape)
 
 
-def gguf_tensors(state: dict[str, np.ndarray], n_head: int, n_head_kv: int
-                 ) -> dict[str, np.ndarray]:
+PERMUTED_QK = ("llama",)  # architectures whose GGUF q/k rows convert_hf_to_gguf permutes
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What the export needs of the base model."""
+
+    arch: str  # general.architecture: "llama", "qwen2"
+    n_head: int
+    n_head_kv: int
+
+    @property
+    def permuted_qk(self) -> bool:
+        return self.arch in PERMUTED_QK
+
+
+def gguf_tensors(state: dict[str, np.ndarray], n_head: int, n_head_kv: int,
+                 permute_qk: bool = True) -> dict[str, np.ndarray]:
     """GGUF adapter tensor names -> arrays, from PEFT's state dict (names as saved by PEFT)."""
     tensors = {}
     for key, value in state.items():
@@ -69,9 +87,9 @@ def gguf_tensors(state: dict[str, np.ndarray], n_head: int, n_head_kv: int
         layer, proj, side = int(match.group(1)), match.group(2), match.group(3)
         if proj not in GGUF_NAMES:
             raise ValueError(f"llama.cpp has no LoRA slot for {proj} ({key})")
-        if side == "B" and proj == "q_proj":
+        if permute_qk and side == "B" and proj == "q_proj":
             value = permute_rows(value, n_head)
-        elif side == "B" and proj == "k_proj":
+        elif permute_qk and side == "B" and proj == "k_proj":
             value = permute_rows(value, n_head_kv)
         tensors[f"blk.{layer}.{GGUF_NAMES[proj]}.weight.lora_{side.lower()}"] = value
     return dict(sorted(tensors.items(), key=lambda kv: _order(kv[0])))
@@ -82,13 +100,13 @@ def _order(name: str) -> tuple[int, str]:
 
 
 def write_adapter(path: Path, tensors: dict[str, np.ndarray], alpha: float, dtype: str = "f16",
-                  name: str = "editseq-lintseq-lora") -> None:
+                  name: str = "editseq-lintseq-lora", arch: str = "llama") -> None:
     import gguf
 
     np_dtype = {"f16": np.float16, "f32": np.float32}[dtype]
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    writer = gguf.GGUFWriter(str(tmp), "llama")
+    writer = gguf.GGUFWriter(str(tmp), arch)
     writer.add_string("general.type", "adapter")
     writer.add_string("general.name", name)
     writer.add_string("adapter.type", "lora")
@@ -114,25 +132,25 @@ def read_peft(adapter_dir: Path) -> tuple[dict[str, np.ndarray], dict]:
     return state, config
 
 
-def export(adapter_dir: Path, out: Path, n_head: int, n_head_kv: int, dtype: str = "f16") -> dict:
+def export(adapter_dir: Path, out: Path, layout: Layout, dtype: str = "f16") -> dict:
     """Write ``out`` from a PEFT adapter folder; returns what was written."""
     state, config = read_peft(adapter_dir)
-    tensors = gguf_tensors(state, n_head, n_head_kv)
-    write_adapter(out, tensors, config["lora_alpha"], dtype)
+    tensors = gguf_tensors(state, layout.n_head, layout.n_head_kv, layout.permuted_qk)
+    write_adapter(out, tensors, config["lora_alpha"], dtype, name=out.stem, arch=layout.arch)
     return {"tensors": len(tensors), "rank": config["r"], "alpha": config["lora_alpha"],
             "dtype": dtype, "bytes": out.stat().st_size}
 
 
-def head_counts(base: Path) -> tuple[int, int]:
+def base_layout(base: Path) -> Layout:
     import gguf
 
     reader = gguf.GGUFReader(str(base))
+    arch = str(reader.fields["general.architecture"].contents())
 
     def value(key: str) -> int:
-        field = reader.fields[key]
-        return int(field.parts[field.data[0]][0])
+        return int(reader.fields[f"{arch}.{key}"].contents())
 
-    return value("llama.attention.head_count"), value("llama.attention.head_count_kv")
+    return Layout(arch, value("attention.head_count"), value("attention.head_count_kv"))
 
 
 # ----------------------------------------------------------------------------------- parity
@@ -218,8 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     from editseq.runtime import base_model_path
 
     base = cfg.base or base_model_path()
-    n_head, n_head_kv = head_counts(base)
-    written = export(cfg.run / "ckpt", cfg.out, n_head, n_head_kv, cfg.dtype)
+    written = export(cfg.run / "ckpt", cfg.out, base_layout(base), cfg.dtype)
     log.info("wrote %s: %s", cfg.out, json.dumps(written))
     if cfg.parity:
         result = parity(cfg.run, cfg.out, base, cfg.parity, cfg.threads)

@@ -54,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     implement.add_argument("--options", default="{}", help="options as JSON")
 
     commands.add_parser("options", help="print the options table (markdown)")
+    commands.add_parser("prepare-models", help="build the merged models the options can select "
+                        "(the default; the coder tier when it is installed) into the user cache")
 
     from editseq.model.eval.run import add_arguments as add_eval_arguments  # stdlib-only module
 
@@ -75,6 +77,12 @@ def main(argv: list[str] | None = None) -> int:
         from .lsp import create_server
 
         create_server().start_io()
+        return 0
+    if args.command == "prepare-models":
+        from .models import prepare_models
+
+        for line in prepare_models():
+            print(line)
         return 0
     if args.command == "options":
         print(options_table())
@@ -245,7 +253,7 @@ def run_implement(args: argparse.Namespace) -> int:
 
     models = Models(options)
     try:
-        result = implement(models.edits(), models.gate.judge, text, 0, name=args.function,
+        result = implement(models.function_edits(), models.gate.judge, text, 0, name=args.function,
                            settings=ImplementSettings(candidates=k), run_code=not args.no_run,
                            progress=progress)
     except ModelError as exc:

@@ -15,7 +15,7 @@ import enum
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from . import editformat
@@ -302,6 +302,7 @@ class Completer:
         self.models = models
         self._tokens: tuple[ModelRuntime, StateTokens] | None = None
         self._prelint = ThreadPoolExecutor(max_workers=1, thread_name_prefix="editseq-prelint")
+        self._prelinting: Future | None = None  # only the newest buffer is worth linting ahead
 
     def close(self) -> None:
         self._prelint.shutdown(wait=True)
@@ -313,6 +314,8 @@ class Completer:
         option, the edit's first lines at the cursor are handed to it as soon as they pass the
         gate, while decoding goes on to the whole edit, which is returned."""
         started = time.perf_counter()
+        if cancel is not None and cancel.is_set():  # superseded while it waited for the model
+            return Completion(skip=Skip.CANCELLED, reason="cancelled")
         size = len(text.encode("utf-8", "surrogatepass"))
         if size > options.max_file_bytes:
             return Completion(skip=Skip.FILE_TOO_LARGE, reason=(
@@ -325,7 +328,9 @@ class Completer:
         runtime = self.models.edits()
         gate = self.models.gate if options.lint_gate else None
         if gate is not None:  # lint the current buffer in the pylint process while the model runs
-            self._prelint.submit(gate.check, text, detect_indent(text))
+            if self._prelinting is not None:
+                self._prelinting.cancel()  # not started yet: a newer buffer replaces it
+            self._prelinting = self._prelint.submit(gate.check, text, detect_indent(text))
         cursor = cursor_at(lines, line, character)
         window = choose_window(runtime, self._state_tokens(runtime), lines, cursor, options.max_tokens)
         settings = SamplingSettings(options.max_tokens, options.temperature, options.top_p,

@@ -16,6 +16,7 @@ from pathlib import Path
 from .lintgate import LintGate
 from .options import Options
 from .runtime import (
+    CODER_ADAPTER,
     ModelError,
     ModelRuntime,
     ModelSpec,
@@ -31,11 +32,24 @@ RuntimeFactory = Callable[[ModelSpec], ModelRuntime]
 Progress = Callable[[str, float], None]  # (what is happening, fraction done)
 
 
+def coder_path() -> Path:
+    """The coder tier's GGUF (assembled on first use); ModelError says how to install it."""
+    from .coder import CoderModelError, coder_model_path
+
+    try:
+        return coder_model_path()
+    except CoderModelError as exc:
+        raise ModelError(f"the coder model is not installed ({exc}); fix: ./install.sh coder "
+                         "(or pip install 'editseq[coder]')") from exc
+
+
 def model_spec(options: Options) -> ModelSpec:
     """The model files ``options`` select; raises ModelError when they cannot be found."""
     if options.model in ("default", "base"):
         path = base_model_path()
         adapter = shipped_adapter_path() if options.model == "default" else None
+    elif options.model == "coder":
+        path, adapter = coder_path(), shipped_adapter_path(CODER_ADAPTER)
     else:
         path = Path(options.model).expanduser()
         adapter = None
@@ -68,6 +82,27 @@ def edit_spec(options: Options, build: bool = False, progress: Progress | None =
     return dataclasses.replace(spec, path=path, adapter=None, merged_from=(spec.path, spec.adapter))
 
 
+def prepare_models() -> list[str]:
+    """Build what a first start would otherwise build (install.sh runs this): the default
+    model's merge, and the coder tier's GGUF and merge when its parts are installed. One line
+    per model, saying what is ready or why not."""
+    from tqdm import tqdm
+
+    done = []
+    for name in ("default", "coder"):
+        with tqdm(unit="%", total=100, desc=f"{name} model", leave=False) as bar:
+            def report(message: str, fraction: float) -> None:
+                bar.update(int(100 * fraction) - bar.n)
+
+            try:
+                spec = edit_spec(Options(model=name), build=True, progress=report)
+            except ModelError as exc:
+                done.append(f"{name}: not available ({exc})")
+                continue
+        done.append(f"{name}: {describe(spec)}: {spec.path}")
+    return done
+
+
 def describe(spec: ModelSpec) -> str:
     """The model as a user reads it: its file, and the adapter's when one is applied."""
     if spec.merged_from is not None:
@@ -88,6 +123,7 @@ class Models:
         self.gate = gate or LintGate(timeout_s=options.lint_timeout)
         self._edit: ModelRuntime | None = None
         self._chat: ModelRuntime | None = None
+        self._functions: ModelRuntime | None = None  # the coder tier for implement, when chosen
         self._lock = threading.Lock()
 
     def configure(self, options: Options) -> None:
@@ -102,6 +138,9 @@ class Models:
             if self._edit is not None and self._edit.spec != wanted:
                 self._edit.close()
                 self._edit = None
+            if self._functions is not None:  # reloaded on the next implement request
+                self._functions.close()
+                self._functions = None
 
     def spec(self) -> ModelSpec:
         """The edit-sequence model the current options select (raises ModelError)."""
@@ -116,13 +155,33 @@ class Models:
         runtime.load()
         return runtime
 
+    def function_edits(self) -> ModelRuntime:
+        """The edit-sequence runtime for implement: the completion model, or the coder tier
+        with its adapter (``functionsModel: coder``)."""
+        if self._options.functions_model != "coder" or self._options.model == "coder":
+            return self.edits()
+        spec = edit_spec(self._options.replace(model="coder", adapter=""), build=True,
+                         progress=self.progress)
+        with self._lock:
+            if self._functions is None or self._functions.spec != spec:
+                if self._functions is not None:
+                    self._functions.close()
+                self._functions = self._factory(spec)
+            runtime = self._functions
+        runtime.load()
+        return runtime
+
     def chat(self) -> ModelRuntime:
-        """The instruct model without the edit-sequence adapter, for explain and repair.
+        """The instruct model without the edit-sequence adapter, for explain and repair: the
+        completion model's base, or the coder model (``functionsModel``).
 
         The adapter teaches diffs, not prose; when no adapter is in use this is the same runtime.
         """
+        if self._options.functions_model == "coder":
+            spec = dataclasses.replace(model_spec(self._options), path=coder_path(), adapter=None)
+        else:
+            spec = dataclasses.replace(model_spec(self._options), adapter=None)
         runtime = self.edits()
-        spec = dataclasses.replace(model_spec(self._options), adapter=None)
         if runtime.spec == spec:
             return runtime
         with self._lock:
@@ -136,8 +195,8 @@ class Models:
 
     def close(self) -> None:
         with self._lock:
-            for runtime in (self._chat, self._edit):
+            for runtime in (self._chat, self._edit, self._functions):
                 if runtime is not None:
                     runtime.close()
-            self._chat = self._edit = None
+            self._chat = self._edit = self._functions = None
         self.gate.close()

@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-def _option(default: Any, doc: str, minimum: float | None = None, maximum: float | None = None):
-    return field(default=default, metadata={"doc": doc, "min": minimum, "max": maximum})
+def _option(default: Any, doc: str, minimum: float | None = None, maximum: float | None = None,
+            choices: tuple[str, ...] | None = None):
+    return field(default=default, metadata={"doc": doc, "min": minimum, "max": maximum,
+                                            "choices": choices})
 
 
 @dataclass(frozen=True)
@@ -24,7 +26,14 @@ class Options:
     model: str = _option(
         "default",
         "'default' (base SmolLM2-135M-Instruct plus editseq's LintSeq adapter), 'base' (the plain "
-        "base model), or the path of a GGUF model file.",
+        "base model), 'coder' (Qwen2.5-Coder-0.5B-Instruct plus its LintSeq adapter; install it "
+        "with ./install.sh coder), or the path of a GGUF model file.",
+    )
+    functions_model: str = _option(
+        "default",
+        "The model behind explain, repair and implement: 'default' (the completion model's base, "
+        "without its adapter; for implement, the completion model) or 'coder' (Qwen2.5-Coder-0.5B-Instruct, with its adapter for implement).",
+        choices=("default", "coder"),
     )
     adapter: str = _option(
         "", "Path of a LoRA adapter GGUF to apply on top of the model ('' for none, or the default's own)."
@@ -115,9 +124,12 @@ def _convert(f: dataclasses.Field, value: Any) -> tuple[bool, Any, str]:
         if (lo is not None and value < lo) or (hi is not None and value > hi):
             return False, None, f"{value!r} is outside {lo:g}..{hi:g}"
         return True, kind(value), ""
-    if isinstance(value, str):
-        return True, value, ""
-    return False, None, f"expected a string, got {value!r}"
+    if not isinstance(value, str):
+        return False, None, f"expected a string, got {value!r}"
+    choices = f.metadata["choices"]
+    if choices is not None and value not in choices:
+        return False, None, f"expected one of {', '.join(repr(c) for c in choices)}, got {value!r}"
+    return True, value, ""
 
 
 def option_docs() -> list[dict[str, Any]]:
@@ -131,5 +143,6 @@ def option_docs() -> list[dict[str, Any]]:
             "doc": f.metadata["doc"],
             "minimum": f.metadata["min"],
             "maximum": f.metadata["max"],
+            "choices": f.metadata["choices"],
         })
     return rows

@@ -73,6 +73,8 @@ def server_property(row: dict[str, Any], order: int) -> dict[str, Any]:
         prop["minimum"] = row["minimum"]
     if row["maximum"] is not None:
         prop["maximum"] = row["maximum"]
+    if row.get("choices"):
+        prop["enum"] = list(row["choices"])
     return prop
 
 

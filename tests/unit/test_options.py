@@ -32,3 +32,10 @@ def test_every_option_is_documented():
     rows = option_docs()
     assert {r["name"] for r in rows} >= {"maxTokens", "lintGate", "gpuLayers", "model", "adapter"}
     assert all(r["doc"] for r in rows)
+
+
+def test_an_option_with_choices_refuses_others():
+    options, errors = parse_options({"functionsModel": "gpt"})
+    assert options.functions_model == "default"
+    assert errors == ["option 'functionsModel': expected one of 'default', 'coder', got 'gpt'; using 'default'"]
+    assert parse_options({"functionsModel": "coder"})[0].functions_model == "coder"

