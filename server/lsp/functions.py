@@ -12,7 +12,6 @@ cancellable) and stops when cancelled or superseded by a newer request on the do
 from __future__ import annotations
 
 import asyncio
-import uuid
 from typing import TYPE_CHECKING
 
 from lsprotocol import types
@@ -90,20 +89,6 @@ class Functions:
         settings = ImplementSettings(candidates=self.server.options.implement_candidates)
         return implement(models.function_edits(), models.gate.judge, text, span.start, settings=settings,
                          cancel=cancel, progress=progress)
-
-
-async def begin_cancellable_progress(ls: EditseqServer, title: str) -> str | None:
-    """A $/progress token with a cancel button, begun; None when the client shows no progress."""
-    capabilities = ls.client_capabilities.window
-    if capabilities is None or not capabilities.work_done_progress:
-        return None
-    token = f"editseq-{uuid.uuid4()}"
-    try:
-        await ls.work_done_progress.create_async(token)
-    except Exception:  # the client refused the token: go on without progress
-        return None
-    ls.work_done_progress.begin(token, types.WorkDoneProgressBegin(title=title, cancellable=True, percentage=0))
-    return token
 
 
 def implement_fields(result: ImplementResult) -> dict:
@@ -192,7 +177,7 @@ def register(server: EditseqServer) -> None:
             type=types.MessageType.Info,
             message=f"editseq: implementing {span.name}: up to {ls.options.implement_candidates} "
                     "candidates, run against its docstring examples and tests in the sandbox"))
-        token = await begin_cancellable_progress(ls, f"editseq: implementing {span.name}")
+        token = await ls.begin_progress(f"editseq: implementing {span.name}", cancellable=True)
         loop = asyncio.get_running_loop()
 
         def progress(message: str, fraction: float) -> None:  # called on the model thread

@@ -125,7 +125,7 @@ class EditseqServer(LanguageServer):
 
     async def load_models(self) -> None:
         """Warm pylint and load the model off the loop, with progress for clients that show it."""
-        token = await self._begin_progress("editseq: loading the model")
+        token = await self.begin_progress("editseq: loading the model")
         self.send_status("loading")
         if token is not None:  # building a merged model takes a few seconds the first time
             loop = asyncio.get_running_loop()
@@ -154,7 +154,8 @@ class EditseqServer(LanguageServer):
             if token is not None:
                 self.work_done_progress.end(token, types.WorkDoneProgressEnd())
 
-    async def _begin_progress(self, title: str) -> str | None:
+    async def begin_progress(self, title: str, cancellable: bool = False) -> str | None:
+        """A ``$/progress`` token, begun; None when the client shows no progress."""
         capabilities = self.client_capabilities.window
         if capabilities is None or not capabilities.work_done_progress:
             return None
@@ -163,7 +164,8 @@ class EditseqServer(LanguageServer):
             await self.work_done_progress.create_async(token)
         except Exception:  # the client refused the token: go on without progress
             return None
-        self.work_done_progress.begin(token, types.WorkDoneProgressBegin(title=title))
+        self.work_done_progress.begin(token, types.WorkDoneProgressBegin(
+            title=title, cancellable=cancellable, percentage=0 if cancellable else None))
         return token
 
     def forget(self, uri: str) -> None:
