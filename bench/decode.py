@@ -47,6 +47,8 @@ def worker(setup: dict) -> dict:
     runtime = ModelRuntime(spec)
     runtime.load()
     prompt = setup.get("prompt") or prompt_text()
+    if setup.get("prompt_tokens"):  # as long a context as the server's prompt had
+        prompt = runtime.detokenize(runtime.tokenize(prompt)[-setup["prompt_tokens"]:])
     best_server = best_raw = 0.0
     for _ in range(setup["repeats"]):
         runtime.close()  # a cold KV cache each time: prefill, then decode

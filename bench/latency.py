@@ -198,19 +198,19 @@ async def run_size(size: int, steps: int, options: dict) -> dict:
         "server_decode_tok_s": (sum(t["generatedTokens"] for t in decoded)
                                 / max(sum(t["decodeMs"] for t in decoded) / 1000, 1e-9)),
         "server_rss_mb": rss,
-        "prompt": text[-1800:],  # for the raw measurement on the same code
+        "prompt": text,  # the raw measurement decodes after as many tokens of the same code
     }
 
 
-def raw_decode_rate(prompt: str, tokens: int) -> float:
-    """Raw llama-cpp-python on the model the server runs (the merged default), in a fresh
-    process with the server's own environment."""
+def raw_decode_rate(prompt: str, prompt_tokens: int, tokens: int) -> float:
+    """Raw llama-cpp-python on the model the server runs (the merged default), after the last
+    ``prompt_tokens`` tokens of ``prompt``, in a fresh process with the server's environment."""
     from editseq.models import edit_spec
     from editseq.options import Options
 
     spec = edit_spec(Options(), build=True)
     setup = {"model": str(spec.path), "adapter": str(spec.adapter or ""), "threads": 0,
-             "tokens": tokens, "repeats": 2, "prompt": prompt}
+             "tokens": tokens, "repeats": 2, "prompt": prompt, "prompt_tokens": prompt_tokens}
     out = subprocess.run([sys.executable, str(BENCH / "decode.py"), "--worker", json.dumps(setup)],
                          capture_output=True, text=True, timeout=600, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])["raw_tok_s"]
@@ -271,7 +271,8 @@ def main() -> None:
             for size in args.sizes:
                 print(f"{load}: fixture of ~{size} lines ...", file=sys.stderr)
                 row = asyncio.run(run_size(size, args.steps, options))
-                row["raw_decode_tok_s"] = raw_decode_rate(row.pop("prompt"), args.max_tokens)
+                row["raw_decode_tok_s"] = raw_decode_rate(row.pop("prompt"), int(row["prompt_tokens_p50"]),
+                                                          args.max_tokens)
                 rows.append(row)
             results["loads"][load] = rows
         finally:
