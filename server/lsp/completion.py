@@ -145,7 +145,7 @@ class Completions:
                 title=APPLY_EDIT_TITLE,
                 kind=types.CodeActionKind.RefactorRewrite,
                 tags=[types.CodeActionTag.LlmGenerated],
-                edit=convert.workspace_edit(document, offer.edits),
+                edit=convert.workspace_edit(document, version, offer.edits),
             )
             for offer in offers
         ]

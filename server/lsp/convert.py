@@ -40,20 +40,31 @@ def text_edit(document: TextDocument, edit: DocumentEdit) -> types.TextEdit:
                           new_text=edit.text)
 
 
-def workspace_edit(document: TextDocument, edits: list[DocumentEdit]) -> types.WorkspaceEdit:
-    return types.WorkspaceEdit(changes={document.uri: [text_edit(document, e) for e in edits]})
+def versioned_edit(document: TextDocument, version: int | None,
+                   edits: list[types.TextEdit]) -> types.WorkspaceEdit:
+    """``edits`` of ``document`` as computed on ``version``: a client applies them to that
+    version only (documentChanges with a versioned identifier), so a stale edit is refused."""
+    return types.WorkspaceEdit(document_changes=[types.TextDocumentEdit(
+        text_document=types.OptionalVersionedTextDocumentIdentifier(uri=document.uri, version=version),
+        edits=edits)])
 
 
-def whole_document_edit(document: TextDocument, text: str, new_text: str) -> types.WorkspaceEdit:
-    """Replace all of ``text`` (the document as the edit was computed on) with ``new_text``."""
+def workspace_edit(document: TextDocument, version: int | None,
+                   edits: list[DocumentEdit]) -> types.WorkspaceEdit:
+    return versioned_edit(document, version, [text_edit(document, e) for e in edits])
+
+
+def whole_document_edit(document: TextDocument, version: int | None, text: str,
+                        new_text: str) -> types.WorkspaceEdit:
+    """Replace all of ``text`` (the document at ``version``) with ``new_text``."""
     lines = text.split("\n")
     whole = lsp_range(document, 0, 0, len(lines[-1]), end_line=len(lines) - 1)
-    return types.WorkspaceEdit(changes={document.uri: [types.TextEdit(range=whole, new_text=new_text)]})
+    return versioned_edit(document, version, [types.TextEdit(range=whole, new_text=new_text)])
 
 
-def insertion_edit(document: TextDocument, line: int, text: str) -> types.WorkspaceEdit:
+def insertion_edit(document: TextDocument, version: int | None, line: int, text: str) -> types.WorkspaceEdit:
     """Insert ``text`` at the start of ``line``."""
-    return workspace_edit(document, [DocumentEdit(line, 0, 0, text)])
+    return workspace_edit(document, version, [DocumentEdit(line, 0, 0, text)])
 
 
 def inline_item(document: TextDocument, offer: Offer) -> types.InlineCompletionItem:

@@ -77,6 +77,12 @@ class Functions:
             return f"no function at line {position.line + 1}"
         return document, text, span
 
+    def changed(self, uri: str, version: int | None) -> bool:
+        """Has the document moved on from ``version`` (or closed)? Then an edit computed on it
+        is not handed out: the user is told, and can ask again."""
+        current = self.server.workspace.text_documents.get(uri)
+        return current is None or current.version != version
+
     def explain_job(self, text: str, span: FunctionSpan, cancel):
         return explain(self.server.models.chat(), text.split("\n"), span, cancel=cancel)
 
@@ -131,11 +137,15 @@ def register(server: EditseqServer) -> None:
                                span: FunctionSpan) -> dict:
         if span.docstring is not None:
             return convert.command_reply(False, f"{span.name} already has a docstring", function=span.name)
+        version = document.version
         explanation = await ls.run_model(document.uri, None, ls.functions.explain_job, text, span)
         lines = as_docstring(explanation, span, detect_indent(text))
+        if ls.functions.changed(document.uri, version):
+            return convert.command_reply(False, f"{document.uri} changed while the docstring of "
+                                         f"{span.name} was written; ask again", function=span.name)
         applied = await ls.workspace_apply_edit_async(types.ApplyWorkspaceEditParams(
             label=f"Docstring for {span.name} (editseq)",
-            edit=convert.insertion_edit(document, span.body_start, "\n".join(lines) + "\n")))
+            edit=convert.insertion_edit(document, version, span.body_start, "\n".join(lines) + "\n")))
         message = "docstring inserted" if applied.applied else "the editor did not apply the docstring"
         return convert.command_reply(applied.applied, message, function=span.name, docstring=lines,
                                      applied=applied.applied)
@@ -146,6 +156,7 @@ def register(server: EditseqServer) -> None:
         ls.window_log_message(types.LogMessageParams(
             type=types.MessageType.Info,
             message=f"editseq: repairing {span.name}: running its checks in the sandbox"))
+        version = document.version
         result = await ls.run_model(document.uri, None, ls.functions.repair_job, text, span)
         checks = result.before_checks
         fields = {"function": result.function, "verification": result.verification,
@@ -156,12 +167,18 @@ def register(server: EditseqServer) -> None:
             return convert.command_reply(False, f"no repair for {result.function}: {result.reason}",
                                          **fields)
         title = f"Repair {result.function}: {result.verification} (editseq)"
+        stale = f"{document.uri} changed while {span.name} was being repaired; ask again"
+        if ls.functions.changed(document.uri, version):
+            return convert.command_reply(False, stale, **fields)
         choice = await ls.window_show_message_request_async(types.ShowMessageRequestParams(
             type=types.MessageType.Info, message=f"{title}. Apply it?",
             actions=[types.MessageActionItem("Apply"), types.MessageActionItem("Cancel")]))
         if choice is not None and choice.title == "Apply":
+            if ls.functions.changed(document.uri, version):  # typed while the question was open
+                return convert.command_reply(False, stale, **fields)
             applied = await ls.workspace_apply_edit_async(types.ApplyWorkspaceEditParams(
-                label=title, edit=convert.whole_document_edit(document, text, result.offered.new_text)))
+                label=title, edit=convert.whole_document_edit(document, version, text,
+                                                              result.offered.new_text)))
             fields["applied"] = applied.applied
         return convert.command_reply(True, title, **fields)
 
@@ -218,11 +235,11 @@ def register(server: EditseqServer) -> None:
             type=types.MessageType.Info, message=f"{title}. Apply it?",
             actions=[types.MessageActionItem("Apply"), types.MessageActionItem("Cancel")]))
         if choice is not None and choice.title == "Apply":
-            current = ls.workspace.text_documents.get(document.uri)
-            if current is None or current.version != version:
+            if ls.functions.changed(document.uri, version):
                 return convert.command_reply(False, f"{document.uri} changed while {span.name} was being "
                                              "implemented; ask again", **fields)
             applied = await ls.workspace_apply_edit_async(types.ApplyWorkspaceEditParams(
-                label=title, edit=convert.whole_document_edit(current, text, result.offered.new_text)))
+                label=title, edit=convert.whole_document_edit(document, version, text,
+                                                              result.offered.new_text)))
             fields["applied"] = applied.applied
         return convert.command_reply(True, title, **fields)

@@ -68,7 +68,9 @@ async def test_repair_runs_and_reports_its_verification_truthfully(client: Langu
         assert result["message"].startswith("no repair for strlen: ") and not client.applied_edits
         return
     # offered: the claim in the title must match the doctests run here on the edited text
-    (edit,) = client.applied_edits[-1].edit.changes[URI]
+    (change,) = client.applied_edits[-1].edit.document_changes
+    assert change.text_document.uri == URI and change.text_document.version == 1
+    (edit,) = change.edits
     assert result["verification"] in client.applied_edits[-1].label
     new_text = edit.new_text
     globs: dict = {}

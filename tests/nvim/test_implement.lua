@@ -119,7 +119,10 @@ local function main()
       end,
       ['workspace/applyEdit'] = function(err, params, ctx, config)
         before_edit = buffer_text(bufnr)
-        local edits = (params.edit.changes or {})[vim.uri_from_bufnr(bufnr)] or {}
+        local edits = {}
+        for _, change in ipairs(params.edit.documentChanges or {}) do
+          if change.textDocument.uri == vim.uri_from_bufnr(bufnr) then edits = change.edits end
+        end
         expected = before_edit
         table.sort(edits, function(a, b)
           return a.range.start.line > b.range.start.line

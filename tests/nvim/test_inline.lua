@@ -264,7 +264,10 @@ local function main()
     if action then
       local before = buffer_text(bufnr)
       local uri = vim.uri_from_bufnr(bufnr)
-      local edits = (action.edit.changes or {})[uri] or {}
+      local edits = {}
+      for _, change in ipairs(action.edit.documentChanges or {}) do
+        if change.textDocument.uri == uri then edits = change.edits end
+      end
       table.sort(edits, function(a, b)
         if a.range.start.line ~= b.range.start.line then
           return a.range.start.line > b.range.start.line

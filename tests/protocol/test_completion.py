@@ -142,9 +142,10 @@ async def test_an_edit_elsewhere_is_a_code_action_while_the_document_is_unchange
                if a["title"] == "Apply suggested edit (editseq)"]
     (action,) = actions
     assert action["tags"] == [types.CodeActionTag.LlmGenerated]
-    assert action["edit"]["changes"][uri] == [{
-        "range": {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}},
-        "newText": "import math\n"}]
+    assert action["edit"]["documentChanges"] == [{  # versioned: applied to version 1 only
+        "textDocument": {"uri": uri, "version": 1},
+        "edits": [{"range": {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}},
+                   "newText": "import math\n"}]}]
     replace_document(next_edit_client, uri, text + "\n", version=2)
     titles = [a["title"] for a in await raw_code_actions(next_edit_client, params)]
     assert "Apply suggested edit (editseq)" not in titles  # computed on version 1

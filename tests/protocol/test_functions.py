@@ -3,10 +3,13 @@ scripted model: the one reply shape, exact UTF-16 diagnostic ranges."""
 
 import asyncio
 
+import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
 from tests.lsp_client import eventually, open_document, raw_code_actions, replace_document
+
+from .conftest import config, start
 
 AREA = 'def area(width, height):\n    """Area of a rectangle."""\n    return width * height\n'
 
@@ -75,3 +78,44 @@ async def test_diagnostics_are_debounced_and_ranges_are_utf16(client: LanguageCl
         text_document=types.TextDocumentIdentifier(uri=uri)))
     await eventually(lambda: client.published[-1].uri == uri and not client.published[-1].diagnostics,
                      what="diagnostics cleared on close")
+
+
+@pytest_lsp.fixture(config=config(EDITSEQ_SCRIPTED_TOKEN_S="0.2"), scope="module")
+async def slow_editor(lsp_client: LanguageClient):
+    """A scripted model that takes 1.6 s a reply, and an editor that accepts every edit."""
+    await start(lsp_client)
+    lsp_client.applied = []
+
+    @lsp_client.feature(types.WORKSPACE_APPLY_EDIT)
+    def apply(params: types.ApplyWorkspaceEditParams):
+        lsp_client.applied.append(params)
+        return types.ApplyWorkspaceEditResult(applied=True)
+
+    yield
+    await lsp_client.shutdown_session()
+
+
+NO_DOCSTRING = "def area(width, height):\n    return width * height\n"
+
+
+async def test_an_edit_carries_the_version_it_was_computed_on(slow_editor: LanguageClient):
+    uri = "file:///workspace/versioned.py"
+    open_document(slow_editor, uri, NO_DOCSTRING, version=3)
+    reply = await execute(slow_editor, "editseq.insertDocstring", uri, 1)
+    assert reply["ok"] and reply["applied"]
+    (change,) = slow_editor.applied[-1].edit.document_changes
+    assert change.text_document.uri == uri and change.text_document.version == 3
+    assert change.edits[0].range.start == types.Position(line=1, character=0)
+
+
+async def test_an_edit_computed_on_an_older_version_is_refused(slow_editor: LanguageClient):
+    uri = "file:///workspace/stale.py"
+    open_document(slow_editor, uri, NO_DOCSTRING)
+    applied = len(slow_editor.applied)
+    request = asyncio.ensure_future(execute(slow_editor, "editseq.insertDocstring", uri, 1))
+    await asyncio.sleep(0.4)  # the model is writing the explanation: the user types meanwhile
+    replace_document(slow_editor, uri, "# a new first line\n" + NO_DOCSTRING, version=2)
+    reply = await request
+    assert reply == {"ok": False, "function": "area",
+                     "message": f"{uri} changed while the docstring of area was written; ask again"}
+    assert len(slow_editor.applied) == applied  # nothing was sent to the editor

@@ -103,7 +103,9 @@ async def test_implement_reports_progress_and_applies_the_verified_candidate(cli
     assert [t["verdict"] for t in reply["tried"]] == [
         "passes 2/2 docstring examples", "the same program as candidate 1", "the same program as candidate 1"]
     assert client.asked[-1] == "Implement add: passes 2/2 docstring examples (editseq). Apply it?"
-    (edit,) = client.applied[-1].edit.changes[uri]
+    (change,) = client.applied[-1].edit.document_changes  # versioned: the version it was computed on
+    assert change.text_document.uri == uri and change.text_document.version is not None
+    (edit,) = change.edits
     assert edit.new_text == IMPLEMENTED and client.applied[-1].label == reply["message"]
     (token,) = [t for t in set(client.progress_reports) - before
                 if client.progress_reports[t][0].title == "editseq: implementing add"]
