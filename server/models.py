@@ -162,14 +162,7 @@ class Models:
             return self.edits()
         spec = edit_spec(self._options.replace(model="coder", adapter=""), build=True,
                          progress=self.progress)
-        with self._lock:
-            if self._functions is None or self._functions.spec != spec:
-                if self._functions is not None:
-                    self._functions.close()
-                self._functions = self._factory(spec)
-            runtime = self._functions
-        runtime.load()
-        return runtime
+        return self._loaded("_functions", spec)
 
     def chat(self) -> ModelRuntime:
         """The instruct model without the edit-sequence adapter, for explain and repair: the
@@ -184,14 +177,19 @@ class Models:
         runtime = self.edits()
         if runtime.spec == spec:
             return runtime
+        return self._loaded("_chat", spec)
+
+    def _loaded(self, slot: str, spec: ModelSpec) -> ModelRuntime:
+        """The runtime kept in ``slot`` for ``spec`` (one for another spec is closed), loaded."""
         with self._lock:
-            if self._chat is None or self._chat.spec != spec:
-                if self._chat is not None:
-                    self._chat.close()
-                self._chat = self._factory(spec)
-            chat = self._chat
-        chat.load()
-        return chat
+            runtime = getattr(self, slot)
+            if runtime is None or runtime.spec != spec:
+                if runtime is not None:
+                    runtime.close()
+                runtime = self._factory(spec)
+                setattr(self, slot, runtime)
+        runtime.load()
+        return runtime
 
     def close(self) -> None:
         with self._lock:
