@@ -13,8 +13,16 @@ A sequence reads (see ../shared/notes/lintseq.md)::
     <|diff|>{eos}
 
 ``"\\n<|diff|>"`` precedes every edit; two empty edits close the sequence. An edit is one or more
-zero-context, insertion-only hunks ``@@ -a,b +c,d @@`` followed by ``+line`` rows. Line numbers in
-hunk headers are 1-based, as in any unified diff; everything else in this module is 0-based.
+zero-context hunks ``@@ -a,b +c,d @@``: LintSeq's insertions (``+line`` rows only), and for repair
+replacements (``-line`` rows that must match the state, then ``+line`` rows)::
+
+    <|diff|>@@ -3 +3 @@
+    -    return a - b
+    +    return a + b
+
+Line numbers in hunk headers are 1-based, as in any unified diff; everything else in this module
+is 0-based. Placing a hunk (``place_hunks``) accepts replacements only when asked: a completion
+can only insert, a repair may replace.
 """
 
 from __future__ import annotations
@@ -31,26 +39,31 @@ DIFF_SEP = "\n<|diff|>"
 CLOSE = DIFF_SEP + DIFF_SEP  # two empty edits end a sequence
 GENERIC_INSTRUCTION = "Write the next part of this Python program."
 
-_HUNK_HEADER = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,(\d+))? @@")
+_HUNK_HEADER = re.compile(r"^@@ -(\d+)(?:,\d+)? \+(\d+)(?:,(\d+))? @@")
 
 
 @dataclass(frozen=True)
 class Hunk:
-    """One insertion: ``lines`` become lines ``new_start``.. (1-based) of the state after it."""
+    """One hunk: ``lines`` become lines ``new_start``.. (1-based) of the state after it; a
+    replacement first removes ``removed``, lines ``old_start``.. (1-based) of the state before it."""
 
     new_start: int
     lines: tuple[str, ...]
+    removed: tuple[str, ...] = ()
+    old_start: int = 0
 
 
 @dataclass(frozen=True)
 class Insertion:
-    """A hunk placed in the state it edits: ``lines`` go before line ``before_line`` (0-based).
+    """A hunk placed in the state it edits: ``lines`` go before line ``before_line`` (0-based),
+    in place of the ``removed`` lines that start there (none for an insertion).
 
     ``before_line == len(state)`` means appending at the end.
     """
 
     before_line: int
     lines: tuple[str, ...]
+    removed: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -95,6 +108,13 @@ def _insertion_rows(before: list[str], after: list[str]) -> list[str]:
     if matched != len(before):
         raise ValueError("edit_text: the earlier state is not a subsequence of the later one")
     return rows
+
+
+def replacement_text(before: list[str], after: list[str]) -> str:
+    """The edit turning ``before`` into ``after`` with zero-context hunks that may remove lines
+    (difflib's, as ``edit_text``'s); "" when they are equal."""
+    rows = difflib.unified_diff(before, after, n=0, lineterm="")
+    return "\n".join(r for r in rows if not r.startswith(("---", "+++")))
 
 
 def render_sequence(instruction: str, edits: list[str], eos: str = "") -> str:
@@ -177,7 +197,7 @@ def split_edits(generated: str) -> tuple[list[str], bool]:
 
 
 def parse_edit(text: str, strict: bool = False) -> ParsedEdit:
-    """Parse one edit into insertion hunks, skipping (and counting) malformed ones.
+    """Parse one edit into hunks, skipping (and counting) malformed ones.
 
     Model output is read leniently: a header's ``+c`` places the hunk and its ``+`` rows are the
     lines, whatever count the header declares (small models miscount). ``strict`` (for data we
@@ -213,13 +233,17 @@ def _body(chunk: str) -> tuple[re.Match | None, list[str]]:
 
 def _parse_hunk_lenient(chunk: str) -> Hunk | None:
     header, body = _body(chunk)
-    if header is None or not body or any(not row.startswith("+") for row in body):
+    if header is None or not body:
         return None
-    return Hunk(int(header.group(1)), tuple(row[1:] for row in body))
+    removed = [row[1:] for row in body if row.startswith("-")]
+    added = [row[1:] for row in body[len(removed):]]
+    if any(not row.startswith("+") for row in body[len(removed):]):
+        return None  # a hunk is its - rows, then its + rows; nothing else
+    return Hunk(int(header.group(2)), tuple(added), tuple(removed), int(header.group(1)))
 
 
 def _parse_hunk_strict(chunk: str) -> Hunk | None:
-    """A well-formed insertion hunk, validated by unidiff, or None."""
+    """A well-formed hunk (- rows, then + rows), validated by unidiff, or None."""
     header, body = _body(chunk)
     if header is None or not body:
         return None
@@ -230,53 +254,69 @@ def _parse_hunk_strict(chunk: str) -> Hunk | None:
     if len(patch) != 1 or len(patch[0]) != 1:
         return None
     parsed = patch[0][0]
-    if parsed.source_length != 0 or any(not row.is_added for row in parsed):
+    rows = list(parsed)
+    removed = [row.value.rstrip("\n") for row in rows if row.is_removed]
+    if any(row.is_context for row in rows) or any(not row.is_removed for row in rows[: len(removed)]):
         return None
-    return Hunk(parsed.target_start, tuple(row.value.rstrip("\n") for row in parsed))
+    added = tuple(row.value.rstrip("\n") for row in rows[len(removed):])
+    return Hunk(parsed.target_start, added, tuple(removed), parsed.source_start)
 
 
-def place_hunks(state: list[str], hunks: tuple[Hunk, ...] | list[Hunk]) -> tuple[list[Insertion], int]:
-    """Map an edit's hunks to positions in ``state``; hunks pointing outside it are dropped.
+def place_hunks(state: list[str], hunks: tuple[Hunk, ...] | list[Hunk],
+                replacements: bool = False) -> tuple[list[Insertion], int]:
+    """Map an edit's hunks to positions in ``state``; hunks pointing outside it, overlapping an
+    earlier hunk, or (``replacements``) whose ``-`` rows are not the state's lines there are
+    dropped; without ``replacements`` every hunk that removes lines is.
 
-    Hunks of one edit are numbered in the coordinates of the state after it, so each hunk's index
-    in the original state is its ``new_start - 1`` minus the lines inserted before it.
+    An insertion's header is read by its ``+c`` (small models miscount ``-a``): hunks of one edit
+    are numbered in the coordinates of the state after it, so its index in the original state is
+    ``new_start - 1`` minus the lines the hunks before it added (net of what they removed). A
+    replacement is read by its ``-a``, which names the lines it removes in the original state.
     """
     placed: list[Insertion] = []
-    inserted = 0
+    shift = 0  # lines added minus lines removed by the hunks placed so far
     skipped = 0
     for hunk in hunks:
-        before_line = hunk.new_start - 1 - inserted
-        last = placed[-1].before_line if placed else 0
-        if not last <= before_line <= len(state):
+        if hunk.removed:
+            before_line = hunk.old_start - 1
+            fits = replacements and state[before_line : before_line + len(hunk.removed)] == list(hunk.removed)
+        else:
+            before_line = hunk.new_start - 1 - shift
+            fits = True
+        last = placed[-1].before_line + len(placed[-1].removed) if placed else 0
+        if not fits or not last <= before_line <= len(state):
             skipped += 1
             continue
-        placed.append(Insertion(before_line, hunk.lines))
-        inserted += len(hunk.lines)
+        placed.append(Insertion(before_line, hunk.lines, hunk.removed))
+        shift += len(hunk.lines) - len(hunk.removed)
     return placed, skipped
 
 
 def apply_insertions(state: list[str], insertions: list[Insertion]) -> list[str]:
-    """The state after inserting every insertion (positions refer to ``state``)."""
+    """The state after every insertion (and replacement; positions refer to ``state``)."""
     result = list(state)
     for insertion in sorted(insertions, key=lambda i: i.before_line, reverse=True):
-        result[insertion.before_line : insertion.before_line] = insertion.lines
+        start = insertion.before_line
+        result[start : start + len(insertion.removed)] = insertion.lines
     return result
 
 
-def apply_edit(state: list[str], text: str, strict: bool = False) -> tuple[list[str], int]:
+def apply_edit(state: list[str], text: str, strict: bool = False,
+               replacements: bool = False) -> tuple[list[str], int]:
     """Apply one edit; returns the new state and the number of hunks skipped."""
     parsed = parse_edit(text, strict)
-    placed, skipped = place_hunks(state, parsed.hunks)
+    placed, skipped = place_hunks(state, parsed.hunks, replacements)
     return apply_insertions(state, placed), parsed.malformed + skipped
 
 
-def decode_sequence(generated: str, state: list[str] | None = None, strict: bool = False) -> tuple[list[str], int]:
+def decode_sequence(generated: str, state: list[str] | None = None, strict: bool = False,
+                    replacements: bool = False) -> tuple[list[str], int]:
     """Rebuild a program from a generated sequence; returns its lines and hunks skipped."""
     lines = list(state or [])
     skipped_total = 0
     edits, _ = split_edits(generated)
     for edit in edits:
-        lines, skipped = apply_edit(lines, edit, strict)
+        lines, skipped = apply_edit(lines, edit, strict, replacements)
         skipped_total += skipped
     return lines, skipped_total
 

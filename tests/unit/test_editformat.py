@@ -101,3 +101,44 @@ def test_instruction_comes_from_the_enclosing_docstring_then_comment_then_module
 
 def test_unterminated_docstring_does_not_count():
     assert ef.instruction_for(["def f():", '    """Still typing'], 1) == ef.GENERIC_INSTRUCTION
+
+
+BUGGY = ["def add(a, b):", "    total = a - b", "    return total"]
+FIXED = ["def add(a, b):", "    total = a + b", "    return total"]
+
+
+def test_a_replacement_hunk_fixes_a_line_when_replacements_are_allowed():
+    edit = ef.replacement_text(BUGGY, FIXED)
+    assert edit == "@@ -2 +2 @@\n-    total = a - b\n+    total = a + b"
+    assert ef.apply_edit(BUGGY, edit, replacements=True) == (FIXED, 0)
+    assert ef.apply_edit(BUGGY, edit, strict=True, replacements=True) == (FIXED, 0)
+
+
+def test_replacements_are_dropped_unless_asked_for():
+    """A completion can only insert: a hunk that removes lines is skipped and counted."""
+    edit = ef.replacement_text(BUGGY, FIXED)
+    assert ef.apply_edit(BUGGY, edit) == (BUGGY, 1)
+
+
+def test_a_replacement_whose_minus_rows_do_not_match_the_state_is_dropped():
+    edit = "@@ -2 +2 @@\n-    total = a * b\n+    total = a + b"
+    assert ef.apply_edit(BUGGY, edit, replacements=True) == (BUGGY, 1)
+    off_the_end = "@@ -9 +9 @@\n-    total = a - b\n+    total = a + b"
+    assert ef.apply_edit(BUGGY, off_the_end, replacements=True) == (BUGGY, 1)
+
+
+def test_deletions_and_insertions_mix_in_one_edit():
+    before = ["def f(x):", "    if x:", "        x = -x", "    y = x", "    return x"]
+    after = ["def f(x):", "    if x < 0:", "        x = -x", "    return x", "# done"]
+    edit = ef.replacement_text(before, after)
+    placed, skipped = ef.place_hunks(before, ef.parse_edit(edit).hunks, replacements=True)
+    assert skipped == 0 and [p.removed for p in placed] == [("    if x:",), ("    y = x",), ()]
+    assert ef.apply_insertions(before, placed) == after
+
+
+@given(st.lists(st.sampled_from(["a = 1", "b = a", "", "    pass", "x += 1"]), max_size=8),
+       st.lists(st.sampled_from(["a = 1", "b = a", "", "    pass", "y = 2"]), max_size=8))
+@settings(max_examples=100, deadline=None)
+def test_any_replacement_edit_round_trips(before, after):
+    edit = ef.replacement_text(before, after)
+    assert ef.apply_edit(before, edit, strict=True, replacements=True) == (after, 0)
