@@ -19,10 +19,11 @@ docstring only), ``pass``, ``...`` or ``raise NotImplementedError``:
    offered when every candidate fails every check; when there is nothing to run, the first
    lint-clean candidate is the answer (and decoding stops there).
 
-The result's ``verification`` says exactly what was verified ("passes 3/3 docstring examples",
-"lint-clean, untested: no examples found"). User code runs only when ``run_code`` (the user's
-explicit request). The evaluation harness (``editseq.model.eval``, task ``implement``) calls the
-same functions on HumanEval prompts and scores the pick with the hidden tests.
+The result's ``verification`` says exactly what was verified and, as repair's titles do, how the
+checks were isolated ("passes 3/3 docstring examples, sandbox: bubblewrap", "lint-clean,
+untested: no examples found"). User code runs only when ``run_code`` (the user's explicit
+request). The evaluation harness (``editseq.model.eval``, task ``implement``) calls the same
+functions on HumanEval prompts and scores the pick with the hidden tests.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ from .pysource import (
     top_level_imports,
     top_level_names,
 )
-from .repair import CheckReport, run_checks
+from .repair import CheckReport, isolation_words, run_checks
 from .runtime import ModelRuntime
 
 # A HumanEval-sized example runs in milliseconds; a candidate that loops is stopped this soon.
@@ -419,13 +420,18 @@ def check_candidate(target: Target, text: str, candidate: ImplementCandidate, li
 
 
 def describe_checks(report: CheckReport, target: Target, limits: sandbox.Limits) -> str:
+    """What a candidate's checks showed, and how they were isolated (as repair's titles say it):
+    "passes 2/2 docstring examples, sandbox: bubblewrap"."""
     if report.status == "timeout":
-        return f"stopped after {limits.timeout_s:g} s (a loop that does not end?)"
-    if report.status == "memory":
-        return f"stopped at {limits.memory_mb} MB"
-    if report.passed == 0:
-        return f"fails all {report.total} {target.kinds}"
-    return f"passes {report.passed}/{report.total} {target.kinds}"
+        verdict = f"stopped after {limits.timeout_s:g} s (a loop that does not end?)"
+    elif report.status == "memory":
+        verdict = f"stopped at {limits.memory_mb} MB"
+    elif report.passed == 0:
+        verdict = f"fails all {report.total} {target.kinds}"
+    else:
+        verdict = f"passes {report.passed}/{report.total} {target.kinds}"
+    where = isolation_words(report)
+    return f"{verdict}, {where}" if where else verdict
 
 
 # ------------------------------------------------------------------------- the feature

@@ -23,6 +23,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from editseq.repair import ISOLATION_WORDS
+from editseq.sandbox import resolve_isolation
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -103,7 +105,8 @@ def test_implement_through_the_code_action_scripted_model(nvim: str, tmp_path: P
     result = run_nvim(nvim, tmp_path, IMPLEMENT_SCRIPT, EDITSEQ_SERVER_SCRIPT=str(SCRIPTED_SERVER),
                       EDITSEQ_SCRIPTED_REPLIES=json.dumps(IMPLEMENT_REPLIES), EDITSEQ_EXPECT_APPLIED="1")
     assert result["actions"][0] == "Implement this function (editseq)"
-    assert result["reply"]["verification"] == "passes 2/2 docstring examples"
+    sandbox = ISOLATION_WORDS[resolve_isolation()]  # how this machine isolates the checks
+    assert result["reply"]["verification"] == f"passes 2/2 docstring examples, {sandbox}"
     source = (ROOT / "tests" / "data" / "functions" / "implement.py").read_text().rstrip("\n")
     assert result["final_text"] == source.replace("    pass", "    return a + b")
     assert any(p.startswith("begin:editseq: implementing add") for p in result["progress"])

@@ -6,6 +6,8 @@ import asyncio
 import json
 
 import pytest_lsp
+from editseq.repair import ISOLATION_WORDS
+from editseq.sandbox import resolve_isolation
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
@@ -25,6 +27,8 @@ STUB = '''def add(a, b):
     """
     pass
 '''
+# How the server's checks are isolated on this machine (the strongest mode), as titles say it.
+SANDBOX = ISOLATION_WORDS[resolve_isolation()]
 IMPLEMENTED = STUB.replace("    pass\n", "    return a + b\n")
 
 
@@ -97,12 +101,14 @@ async def test_implement_reports_progress_and_applies_the_verified_candidate(cli
     reply = await implement_at(client, uri, 8)
     await eventually(lambda: client.applied, what="the applied edit")
     assert reply["ok"] is True, reply
-    assert reply["message"] == "Implement add: passes 2/2 docstring examples (editseq)"
-    assert reply["verification"] == "passes 2/2 docstring examples" and reply["checks"] == "2 docstring examples"
+    assert reply["message"] == f"Implement add: passes 2/2 docstring examples, {SANDBOX} (editseq)"
+    assert reply["verification"] == f"passes 2/2 docstring examples, {SANDBOX}"
+    assert reply["checks"] == "2 docstring examples"
     assert reply["candidates"] == 3 and reply["applied"] is True
     assert [t["verdict"] for t in reply["tried"]] == [
-        "passes 2/2 docstring examples", "the same program as candidate 1", "the same program as candidate 1"]
-    assert client.asked[-1] == "Implement add: passes 2/2 docstring examples (editseq). Apply it?"
+        f"passes 2/2 docstring examples, {SANDBOX}", "the same program as candidate 1",
+        "the same program as candidate 1"]
+    assert client.asked[-1] == f"Implement add: passes 2/2 docstring examples, {SANDBOX} (editseq). Apply it?"
     (change,) = client.applied[-1].edit.document_changes  # versioned: the version it was computed on
     assert change.text_document.uri == uri and change.text_document.version is not None
     (edit,) = change.edits
@@ -123,7 +129,7 @@ async def test_nothing_is_applied_when_every_candidate_fails_the_examples(client
     reply = await implement_at(client, uri, 8)
     assert reply["ok"] is False and reply["applied"] is False and len(client.applied) == applied
     assert reply["message"] == ("no implementation of add: no candidate passes any of its 2 docstring "
-                                "examples (3 tried, 2 duplicates: fails all 2 docstring examples)")
+                                f"examples (3 tried, 2 duplicates: fails all 2 docstring examples, {SANDBOX})")
 
 
 async def test_cancel_from_the_progress_stops_the_work(slow_client: LanguageClient):

@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 from editseq import editformat
 from editseq.model.eval import metrics, report, run, tasks
+from editseq.repair import ISOLATION_WORDS
 from editseq.runtime import Generation
+from editseq.sandbox import resolve_isolation
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "eval" / "humanevalpack-python-first2.jsonl"
 PROBLEMS = tasks.load_problems(DATA)
@@ -72,7 +74,9 @@ def test_implement_samples_carry_the_pick_and_the_report_sweeps_k(model_file, tm
     picks = [s["extra"]["pick"] for s in samples]
     assert [p["checks_passed"] for p in picks] == [0, 2, 2, 0, 0]  # the prompt's two examples
     assert picks[1]["key"] == picks[2]["key"] != picks[0]["key"] and all(p["lint_ok"] for p in picks)
-    assert picks[0]["verdict"] == "fails all 2 docstring examples" and picks[0]["checks_total"] == 2
+    # the feature's words, with how the checks were isolated
+    assert picks[0]["verdict"] == f"fails all 2 docstring examples, {ISOLATION_WORDS[resolve_isolation()]}"
+    assert picks[0]["checks_total"] == 2
     assert [s["passed"] for s in samples] == [False, True, True, False, False]  # the hidden tests
     summary = record["summary"]
     assert summary["pass_at_k"]["1"] == pytest.approx(0.4)

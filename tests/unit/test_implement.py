@@ -10,14 +10,16 @@ from editseq.implement import (
     ImplementSettings,
     Ranked,
     assemble,
+    describe_checks,
     find_target,
     implement,
     instruction_for_function,
     pick,
 )
 from editseq.pysource import docstring_examples, enclosing_function, function_stub, signature_text
+from editseq.repair import ISOLATION_WORDS, CheckReport
 from editseq.runtime import Generation
-from editseq.sandbox import Limits
+from editseq.sandbox import Limits, resolve_isolation
 
 ADD = '''from typing import List
 
@@ -32,6 +34,8 @@ def add(a: int, b: int) -> int:
     """
     pass
 '''
+# How the checks are isolated on this machine (the strongest mode it allows), as titles say it.
+SANDBOX = ISOLATION_WORDS[resolve_isolation()]
 NO_EXAMPLES = ADD.replace("\n    >>> add(2, 3)\n    5\n    >>> add(0, 0)\n    0\n", "\n")
 
 
@@ -95,13 +99,14 @@ def test_the_best_candidate_is_offered_with_what_it_passed(lint):
 
     result = implement(model, file_lint, ADD, 3, settings=settings(5), progress=lambda m, f: progress.append((m, f)))
     assert result.offered is not None and result.offered.index == 1
-    assert result.verification == "passes 2/2 docstring examples"
+    assert result.verification == f"passes 2/2 docstring examples, {SANDBOX}"
+    assert result.offered.checks.isolation == resolve_isolation()
     assert result.checks == "2 docstring examples" and result.stub == "pass"
     assert "    return a + b" in result.offered.new_text.split("\n")
     assert '    """Add two numbers.' in result.offered.new_text  # the user's docstring stays
     assert "    pass" not in result.offered.new_text
     verdicts = [c.verdict for c in result.candidates]
-    assert verdicts[0] == "passes 1/2 docstring examples"
+    assert verdicts[0] == f"passes 1/2 docstring examples, {SANDBOX}"
     assert verdicts[2] == "the same program as candidate 2" and result.candidates[2].checks is None
     assert verdicts[3] == "every edit the model wrote was turned down (malformed, a repeat, or a lint error)"
     assert verdicts[4] == "adds lint errors: undefined-variable (E0602)" and result.candidates[4].checks is None
@@ -114,7 +119,7 @@ def test_the_best_candidate_is_offered_with_what_it_passed(lint):
 def test_ties_on_checks_go_to_the_higher_mean_log_probability(lint):
     model = Programs([program("    return a + b"), program("    return b + a")], logprobs=[-0.9, -0.2])
     result = implement(model, lint, ADD, 3, settings=settings(2))
-    assert result.offered.index == 1 and result.verification == "passes 2/2 docstring examples"
+    assert result.offered.index == 1 and result.verification == f"passes 2/2 docstring examples, {SANDBOX}"
     assert result.candidates[1].mean_logprob == pytest.approx(-0.2)
 
 
@@ -133,7 +138,7 @@ def test_nothing_is_offered_when_every_candidate_fails_every_example(lint):
     result = implement(model, lint, ADD, 3, settings=settings(3))
     assert result.offered is None and result.verification == ""
     assert result.reason == ("no candidate passes any of its 2 docstring examples (3 tried, 1 duplicates: "
-                             "fails all 2 docstring examples (x2))")
+                             f"fails all 2 docstring examples, {SANDBOX} (x2))")
 
 
 def test_a_candidate_that_loops_forever_is_stopped_and_reported(lint):
@@ -141,14 +146,26 @@ def test_a_candidate_that_loops_forever_is_stopped_and_reported(lint):
     result = implement(model, lint, ADD, 3, settings=settings(2))
     looping = result.candidates[0]
     assert looping.checks.status == "timeout" and looping.checks.passed == 0
-    assert looping.verdict == "stopped after 2 s (a loop that does not end?)"
-    assert result.offered.index == 1 and result.verification == "passes 2/2 docstring examples"
+    assert looping.verdict == f"stopped after 2 s (a loop that does not end?), {SANDBOX}"
+    assert result.offered.index == 1 and result.verification == f"passes 2/2 docstring examples, {SANDBOX}"
 
 
 def test_tests_in_the_file_that_call_the_function_count_too(lint):
     text = NO_EXAMPLES + "\n\ndef test_add():\n    assert add(1, 2) == 3\n"
     result = implement(Programs([program("    return a + b")]), lint, text, 3, settings=settings(1))
-    assert result.checks == "1 test" and result.verification == "passes 1/1 tests"
+    assert result.checks == "1 test" and result.verification == f"passes 1/1 tests, {SANDBOX}"
+
+
+def test_the_verdict_names_the_sandbox_mode_that_ran_the_checks():
+    target = find_target(ADD, 3)
+    limits = Limits(timeout_s=3.0, memory_mb=512)
+    for mode, words in [("bubblewrap", "sandbox: bubblewrap"), ("namespaces", "sandbox: namespaces"),
+                        ("rlimits", "sandbox: rlimits only")]:
+        assert describe_checks(CheckReport(2, 2, "", "passed", mode), target, limits) == \
+            f"passes 2/2 docstring examples, {words}"
+        assert describe_checks(CheckReport(0, 2, "", "timeout", mode), target, limits) == \
+            f"stopped after 3 s (a loop that does not end?), {words}"
+    assert describe_checks(CheckReport(0, 2, "", "failed"), target, limits) == "fails all 2 docstring examples"
 
 
 def test_code_runs_only_when_asked(lint):
