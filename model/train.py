@@ -140,13 +140,14 @@ def read_rows(shards: list[str]) -> Iterator[dict]:
                     yield json.loads(line)
 
 
-def encode(tokenizer, text: str, eos_id: int) -> Sample:
-    """Token ids of ``text`` + eos; labels mask everything before the first DIFF_SEP.
+def encode(tokenizer, text: str, eos_id: int, train_from: int | None = None) -> Sample:
+    """Token ids of ``text`` + eos; labels mask everything before ``train_from`` (characters; a
+    repair row's answer), by default before the first DIFF_SEP (the instruction).
 
     The text is tokenized whole (as llama.cpp tokenizes a prompt) and the boundary found through
     character offsets; a token that straddles it is trained.
     """
-    boundary = text.find(DIFF_SEP)
+    boundary = text.find(DIFF_SEP) if train_from is None else train_from
     if boundary < 0:
         boundary = 0
     enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
@@ -184,7 +185,7 @@ def load_samples(cfg: TrainConfig, tokenizer) -> tuple[list[Sample], list[Sample
         if not held_out and cfg.imports == "stdlib" and not _stdlib_only(row.get("program", "")):
             dropped_imports += 1
             continue
-        sample = encode(tokenizer, row["text"], eos)
+        sample = encode(tokenizer, row["text"], eos, row.get("train_from"))
         if not held_out and 0 < cfg.max_sample_tokens < len(sample.ids):
             dropped_long += 1  # cut, it would end mid-edit with no eos: teaches nothing useful
             continue

@@ -35,13 +35,20 @@ def explain_prompt(chat: ChatFormat, code: str, max_chars: int) -> str:
     )
 
 
+def char_limit(span: FunctionSpan) -> int:
+    """The explanation's bound: the docstring's length (HumanEvalExplain's rule), within reason."""
+    return max(MIN_CHARS, len(span.docstring)) if span.docstring else MAX_CHARS
+
+
 def explain(runtime: ModelRuntime, lines: list[str], span: FunctionSpan, *, max_tokens: int = 160,
-            temperature: float = 0.0, cancel: threading.Event | None = None) -> Explanation:
+            temperature: float = 0.0, seed: int = 0, max_chars: int | None = None,
+            cancel: threading.Event | None = None) -> Explanation:
+    """Explain ``span`` in at most ``max_chars`` characters (default ``char_limit``)."""
     started = time.perf_counter()
-    limit = max(MIN_CHARS, len(span.docstring)) if span.docstring else MAX_CHARS
+    limit = max_chars or char_limit(span)
     chat = chat_format(runtime)
     generation = runtime.generate(explain_prompt(chat, span.source(lines), limit), max_tokens=max_tokens,
-                                  temperature=temperature, stop=chat.stop, cancel=cancel)
+                                  temperature=temperature, seed=seed, stop=chat.stop, cancel=cancel)
     text = shorten(" ".join(generation.text.split()), limit)
     return Explanation(span.name, text, (time.perf_counter() - started) * 1000)
 

@@ -97,7 +97,8 @@ def doctest_count(span: FunctionSpan) -> int:
 
 
 def test_functions_for(text: str, name: str) -> list[str]:
-    """Names of ``test_*`` functions in the same file that call ``name``."""
+    """Names of ``test_*`` functions in the same file that use ``name``: call it, or hand it to
+    a checker (``check(name)``, as HumanEval's tests do)."""
     try:
         tree = ast.parse(text)
     except SyntaxError:
@@ -105,8 +106,8 @@ def test_functions_for(text: str, name: str) -> list[str]:
     found = []
     for node in tree.body:
         if isinstance(node, ast.FunctionDef) and node.name.startswith("test"):
-            calls = {n.func.id for n in ast.walk(node) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
-            if name in calls:
+            used = {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+            if name in used:
                 found.append(node.name)
     return found
 

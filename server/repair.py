@@ -1,8 +1,10 @@
 """Repair a function, HumanEvalFix-style, and say exactly what was verified. No LSP types.
 
 Context for the model: the function, its pylint errors and, when the user asked for a repair,
-the failing output of its doctests and of ``test_*`` functions in the same file that call it.
-Each candidate (a rewrite of the function) must add no lint error; when checks exist they run in
+the failing output of its doctests and of ``test_*`` functions in the same file that use it
+(``repair_instruction``). An edit-sequence model answers with replacement edits to the function
+(``repair_edit_prompt``), a chat model with a rewrite (``repair_prompt``). Each candidate must
+add no lint error; when checks exist they run in
 the sandbox (a subprocess with time and memory limits, in a temporary directory: the user's file
 is never touched). A candidate is offered only if it helps (more checks pass, or fewer lint
 errors) and is worse at nothing; its ``verification`` says what was checked, and in which sandbox
@@ -11,13 +13,15 @@ isolation the checks ran ("sandbox: bubblewrap", "sandbox: namespaces", "sandbox
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import textwrap
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from . import sandbox
+from . import editformat, sandbox
 from .chat import ChatFormat, chat_format, code_blocks
 from .lintgate import LintGate, LintMessage, detect_indent
 from .pysource import FunctionSpan, doctest_count, enclosing_function, test_functions_for
@@ -28,7 +32,7 @@ CHECK_LIMITS = sandbox.Limits(timeout_s=10.0, memory_mb=512)
 # Runs in the sandbox: imports the user's file as a module (its __main__ block does not run),
 # then the function's doctests and the file's tests that call it; prints one JSON line.
 _RUNNER = '''
-import doctest, importlib, io, json, sys, traceback
+import doctest, importlib, io, json, os, sys, traceback
 name, tests = sys.argv[1], sys.argv[2:]
 report = {"passed": 0, "failed": 0, "output": ""}
 out = io.StringIO()
@@ -45,12 +49,14 @@ try:
         try:
             getattr(module, test_name)()
             report["passed"] += 1
-        except Exception:
+        except Exception as exc:  # from the test's frame on: this runner is not the user's code
             report["failed"] += 1
-            out.write(f"{test_name} failed:\\n" + traceback.format_exc(limit=3))
+            trace = traceback.format_exception(type(exc), exc, exc.__traceback__.tb_next, limit=3)
+            out.write(f"{test_name} failed:\\n" + "".join(trace))
 except BaseException:
     out.write(traceback.format_exc(limit=3))
-report["output"] = out.getvalue()[-1500:]
+# the sandbox's temporary folder changes every run; the file is target.py wherever it runs
+report["output"] = out.getvalue().replace(os.getcwd() + os.sep, "")[-1500:]
 print("EDITSEQ-REPORT " + json.dumps(report))
 '''
 
@@ -134,15 +140,34 @@ def isolation_words(checks: CheckReport | None) -> str:
     return ISOLATION_WORDS.get(checks.isolation, "") if checks is not None else ""
 
 
-def repair_prompt(chat: ChatFormat, code: str, name: str, lint: list[LintMessage],
-                  checks: CheckReport | None) -> str:
-    parts = [f"```python\n{code}\n```"]
+def repair_instruction(name: str, lint: list[LintMessage], checks: CheckReport | None) -> str:
+    """What the model is told besides the code: the function's lint errors (lines counted from
+    its ``def``, line 1), the output of its failing checks, and the request."""
+    parts = []
     if lint:
         parts.append("pylint reports:\n" + "\n".join(f"line {m.line}: {m.msg_id} {m.message}" for m in lint[:10]))
     if checks is not None and not checks.all_pass:
         parts.append(f"Its checks fail ({checks.passed}/{checks.total} pass):\n{checks.output.strip()[-800:]}")
     parts.append(f"Fix bugs in {name}.")
-    return chat.prompt("\n\n".join(parts), assistant_prefix="```python\n")
+    return "\n\n".join(parts)
+
+
+def repair_prompt(chat: ChatFormat, code: str, instruction: str) -> str:
+    """The chat model's prompt: the function in a fence, then the instruction; it answers with a
+    rewrite."""
+    return chat.prompt(f"```python\n{code}\n```\n\n{instruction}", assistant_prefix="```python\n")
+
+
+def repair_edit_prompt(code: str, instruction: str) -> str:
+    """The edit-sequence model's prompt: the instruction, then the function (at column 0) as the
+    state written so far; it answers with edits (replacements) to it."""
+    return editformat.build_prompt(instruction, textwrap.dedent(code).split("\n"))
+
+
+def relative_lint(messages: list[LintMessage], span: FunctionSpan) -> list[LintMessage]:
+    """``span``'s lint messages, their lines counted from its ``def`` (line 1)."""
+    return [dataclasses.replace(m, line=m.line - span.start) for m in messages
+            if span.start < m.line <= span.end]
 
 
 def _replace_function(lines: list[str], span: FunctionSpan, code: str) -> str:
@@ -164,8 +189,13 @@ def _candidate_code(generated: str, name: str) -> str | None:
 
 def repair(runtime: ModelRuntime, gate: LintGate, text: str, line: int, *, name: str | None = None,
            candidates: int = 3, max_tokens: int = 320, temperature: float = 0.7, run_code: bool = True,
-           cancel: threading.Event | None = None) -> RepairResult:
-    """Propose a verified repair of the function at ``line`` (or called ``name``)."""
+           edits: bool = False, cancel: threading.Event | None = None) -> RepairResult:
+    """Propose a verified repair of the function at ``line`` (or called ``name``).
+
+    ``edits``: ``runtime`` is an edit-sequence model, which answers with replacement edits to the
+    function (``repair_edit_prompt``); else a chat model, which rewrites it (``repair_prompt``).
+    The first candidate is greedy, the others sampled at ``temperature``.
+    """
     started = time.perf_counter()
     span = enclosing_function(text, line, name)
     if span is None:
@@ -175,20 +205,20 @@ def repair(runtime: ModelRuntime, gate: LintGate, text: str, line: int, *, name:
     result = RepairResult(span.name)
     indent = detect_indent(text)
     before = gate.check(text, indent)
-    in_function = [m for m in before.messages if span.start < m.line <= span.end]
     result.before_lint = before.messages
     result.before_checks = run_checks(text, span) if run_code else None
     tests = test_functions_for(text, span.name)
-    chat = chat_format(runtime)
-    prompt = repair_prompt(chat, span.source(lines), span.name, in_function, result.before_checks)
+    source = span.source(lines)
+    instruction = repair_instruction(span.name, relative_lint(before.messages, span), result.before_checks)
+    write = _edit_writer(runtime, source, instruction) if edits else _chat_writer(runtime, source, instruction,
+                                                                                span.name)
     for attempt in range(candidates):
-        generation = runtime.generate(prompt, max_tokens=max_tokens, temperature=temperature if attempt else 0.0,
-                                      stop=("```", *chat.stop), seed=attempt, cancel=cancel)
-        if generation.finish == "cancelled":
+        code, finish = write(max_tokens=max_tokens, temperature=temperature if attempt else 0.0, seed=attempt,
+                             cancel=cancel)
+        if finish == "cancelled":
             result.reason = "cancelled"
             break
-        code = _candidate_code(generation.text, span.name)
-        if code is None or code.strip() == span.source(lines).strip():
+        if code is None or code.strip() == source.strip():
             continue
         new_text = _replace_function(lines, span, code)
         verdict = gate.judge(text, new_text)
@@ -209,6 +239,37 @@ def repair(runtime: ModelRuntime, gate: LintGate, text: str, line: int, *, name:
         result.reason = _nothing_helped(result)
     result.latency_ms = (time.perf_counter() - started) * 1000
     return result
+
+
+Writer = Callable[..., tuple[str | None, str]]  # (max_tokens, temperature, seed, cancel) -> (code, finish)
+
+
+def _chat_writer(runtime: ModelRuntime, source: str, instruction: str, name: str) -> Writer:
+    chat = chat_format(runtime)
+    prompt = repair_prompt(chat, source, instruction)
+
+    def write(max_tokens: int, temperature: float, seed: int, cancel) -> tuple[str | None, str]:
+        generation = runtime.generate(prompt, max_tokens=max_tokens, temperature=temperature,
+                                      stop=("```", *chat.stop), seed=seed, cancel=cancel)
+        return _candidate_code(generation.text, name), generation.finish
+
+    return write
+
+
+EDIT_MAX_TOKENS = 192  # a fix is a few replaced lines; a model still writing past this is lost
+
+
+def _edit_writer(runtime: ModelRuntime, source: str, instruction: str) -> Writer:
+    state = textwrap.dedent(source).split("\n")
+    prompt = repair_edit_prompt(source, instruction)
+
+    def write(max_tokens: int, temperature: float, seed: int, cancel) -> tuple[str | None, str]:
+        generation = runtime.generate(prompt, max_tokens=min(max_tokens, EDIT_MAX_TOKENS), temperature=temperature,
+                                      stop=(editformat.CLOSE,), seed=seed, cancel=cancel)
+        fixed, _ = editformat.decode_sequence(generation.text, state, replacements=True)
+        return "\n".join(fixed), generation.finish
+
+    return write
 
 
 def _judge(result: RepairResult, candidate: RepairCandidate, lint_before: int,

@@ -11,17 +11,20 @@ The protocols follow OctoPack's HumanEvalPack (bigcode-evaluation-harness, ``hum
 
 Tasks:
 - Synthesize: the ``instruction`` field.
-- Fix: context = declaration + buggy_solution + "\\n" + test, instruction "Fix bugs in {entry_point}.".
-  chat: context, newline, instruction; the answer is a rewrite. lintseq: the buggy function is the
-  state already written (``editformat.build_prompt``) and the tests plus the instruction are the
-  instruction; the answer is the edits after it (insertions only: the format cannot delete).
-- Explain: step 1, context = declaration + canonical_solution, instruction "Provide a concise
-  natural language description of the code using at most {len(docstring)} characters."; the
-  answer is cut to that many characters, at the first code-like line, and lines of the solution
-  longer than 20 characters are removed (OctoPack's ``remove_code``). Step 2, from the description
-  alone: "Write functional code in Python according to the description.", with the declaration as
-  prefix (chat: the answer starts as a ```python block holding the declaration; lintseq: the
-  declaration is the state already written).
+- Fix: through the repair feature (``editseq.repair.repair``, the code the server and CLI run)
+  on the buggy function as a user's file with its tests (``fix_file``): the feature runs the
+  tests in the sandbox, prompts with the function, its lint errors and the failing output ("Fix
+  bugs in {entry_point}."), and offers a candidate only if it passes more checks. lintseq: the
+  model answers with replacement edits to the function; chat: with a rewrite. The sample is the
+  offered function, else the buggy one (so pass@1 is the share of problems the feature fixes).
+- Explain: step 1 through the explain feature (``editseq.explain.explain``, chat format in both
+  formats, as the feature always uses) on declaration + canonical_solution, bound by
+  len(docstring) characters ("Provide a concise natural language description of the code using
+  at most {n} characters."); the answer is cut at the first code-like line, and lines of the
+  solution longer than 20 characters are removed (OctoPack's ``remove_code``). Step 2, from the
+  description alone: "Write functional code in Python according to the description.", with the
+  declaration as prefix (chat: the answer starts as a ```python block holding the declaration;
+  lintseq: the declaration is the state already written).
 
 - Implement: HumanEval synthesize the way editseq's implement feature does it
   (``editseq.implement``): the ``prompt`` (imports, signature, docstring) is the user's file with
@@ -58,8 +61,6 @@ IMPLEMENT = "implement"
 FORMATS = ("lintseq", "chat")
 DECODINGS = ("checked", "plain")
 
-FIX_INSTRUCTION = "Fix bugs in {entry_point}."
-DESCRIBE_INSTRUCTION = "Provide a concise natural language description of the code using at most {n} characters."
 REGENERATE_INSTRUCTION = "Write functional code in Python according to the description."
 IMPORT_HELPER = """import math
 import re
@@ -124,6 +125,7 @@ class GenSettings:
     edit_tokens: int = 96  # lintseq checked: per edit
     edit_samples: int = 2  # lintseq checked: attempts per edit
     max_edits: int = 24  # lintseq checked
+    repair_candidates: int | None = None  # fix: the repair feature's candidates (None: its option's default)
 
 
 @dataclass
@@ -286,11 +288,20 @@ def lines_of(code: str) -> list[str]:
     return code.rstrip("\n").split("\n") if code.strip() else []
 
 
-def fix_context(problem: Problem) -> str:
-    return problem.declaration + problem.buggy_solution + "\n" + problem.test
+def fix_file(problem: Problem) -> str:
+    """The buggy function as a user's file with its tests: the import helper, the declaration and
+    buggy body, then the problem's ``check`` and a ``test_check`` that runs it (the file's
+    trailing ``check(entry_point)`` call becomes that test)."""
+    test = problem.test.rstrip()
+    call = f"check({problem.entry_point})"
+    if test.endswith(call):
+        test = test[: -len(call)].rstrip()
+    return (f"{IMPORT_HELPER}\n\n\n{problem.declaration}{problem.buggy_solution.rstrip()}\n\n\n{test}\n\n\n"
+            f"def test_check():\n    {call}\n")
 
 
-def describe_context(problem: Problem) -> str:
+def explain_file(problem: Problem) -> str:
+    """The canonical solution as a user's file: the declaration (no docstring) and body."""
     return problem.declaration + problem.canonical_solution
 
 
@@ -336,26 +347,62 @@ def _synthesize(problem: Problem, fmt: str, generator: Generator, settings: GenS
     return _from_chat(generation, problem.entry_point)
 
 
+_GATE = None
+
+
+def lint_gate():
+    """This process's LintGate for the repair feature (started once, closed at exit)."""
+    global _GATE
+    if _GATE is None:
+        import atexit
+
+        from editseq.lintgate import LintGate
+
+        _GATE = LintGate(timeout_s=20)
+        atexit.register(_GATE.close)
+    return _GATE
+
+
+def fix_settings(settings: GenSettings) -> dict:
+    """The repair feature's arguments for a harness run's settings: its candidates (the first
+    greedy, the rest sampled at the run's temperature, 0.7 when the run is greedy) and budget."""
+    from editseq.options import Options
+
+    candidates = settings.repair_candidates or Options().repair_candidates
+    return {"candidates": candidates, "max_tokens": settings.max_tokens,
+            "temperature": settings.temperature or 0.7}
+
+
 def _fix(problem: Problem, fmt: str, generator: Generator, settings: GenSettings, seed: int) -> Sample:
-    instruction = FIX_INSTRUCTION.format(entry_point=problem.entry_point)
-    if fmt == "lintseq":
-        state = lines_of(problem.declaration + problem.buggy_solution)
-        result = generator.program(problem.test.strip() + "\n" + instruction, settings, seed, state=state)
-        return _from_program(result)
-    generation = generator.chat(fix_context(problem).strip() + "\n" + instruction, settings, seed,
-                                entry_point=problem.entry_point)
-    return _from_chat(generation, problem.entry_point)
+    """HumanEvalFix through ``editseq.repair.repair``, as a user runs it on ``fix_file``: lintseq
+    answers with edits, chat with a rewrite; the sample is the function it offers (verified by
+    the file's tests), else the buggy one."""
+    from editseq.repair import repair
+
+    text = fix_file(problem)
+    result = repair(generator.runtime, lint_gate(), text, 0, name=problem.entry_point,
+                    edits=fmt == "lintseq", **fix_settings(settings))
+    code = result.offered.code if result.offered else problem.declaration + problem.buggy_solution
+    before = result.before_checks
+    extra = {"offered": result.offered is not None, "verification": result.verification, "reason": result.reason,
+             "checks_before": f"{before.passed}/{before.total}" if before else None,
+             "candidates": [{"offered": c.offered, "verdict": c.verdict, "code": c.code} for c in result.candidates]}
+    return Sample(code, "\n# ---\n".join(c.code for c in result.candidates), finish="offered" if result.offered
+                  else "none", extra=extra)
 
 
 def _explain(problem: Problem, fmt: str, generator: Generator, settings: GenSettings, seed: int) -> Sample:
-    describe = describe_context(problem).strip() + "\n" + DESCRIBE_INSTRUCTION.format(n=len(problem.docstring))
+    """HumanEvalExplain: step 1 through ``editseq.explain.explain`` on ``explain_file`` (the chat
+    format, as the feature), bound by the protocol's len(docstring); step 2 in ``fmt``."""
+    from editseq.explain import explain
+    from editseq.pysource import enclosing_function
+
+    text = explain_file(problem)
+    span = enclosing_function(text, 0, problem.entry_point)
     # The answer is cut to len(docstring) characters: tokens past about half that are never kept.
     describe_tokens = min(settings.max_tokens, len(problem.docstring) // 2 + 16)
-    if fmt == "lintseq":
-        first = generator.complete(describe, settings, seed, max_tokens=describe_tokens,
-                                   stop=(editformat.DIFF_SEP,) + CHAT_STOPS)
-    else:
-        first = generator.chat(describe, settings, seed, max_tokens=describe_tokens)
+    first = explain(generator.runtime, text.split("\n"), span, max_tokens=describe_tokens,
+                    temperature=settings.temperature, seed=seed, max_chars=len(problem.docstring))
     description = clean_description(first.text, problem)
     regenerate = description + "\n" + REGENERATE_INSTRUCTION
     if fmt == "lintseq":
@@ -370,9 +417,7 @@ def _explain(problem: Problem, fmt: str, generator: Generator, settings: GenSett
         sample = Sample(declaration + second.text.split("```")[0], second.text, second.generated_tokens,
                         finish=second.finish)
     sample.description = description
-    sample.generated_tokens += first.generated_tokens
     sample.extra["describe_raw"] = first.text
-    sample.extra["describe_tokens"] = first.generated_tokens
     return sample
 
 
@@ -432,7 +477,8 @@ def _implement(problem: Problem, fmt: str, generator: Generator, settings: GenSe
 
 
 def example_prompt(task: str, problem: Problem, fmt: str, generator: Generator) -> str:
-    """The first prompt ``task`` sends for ``problem`` (kept in the result file for the record)."""
+    """The first prompt ``task`` sends for ``problem`` (kept in the result file for the record);
+    fix and explain ask the features for theirs."""
     state = None
     if task == IMPLEMENT:
         from editseq.implement import find_target
@@ -441,15 +487,35 @@ def example_prompt(task: str, problem: Problem, fmt: str, generator: Generator) 
         user = target.instruction if not isinstance(target, str) else problem.instruction.strip()
     elif task == "synthesize":
         user = problem.instruction.strip()
-    elif task == "fix" and fmt == "lintseq":
-        user = problem.test.strip() + "\n" + FIX_INSTRUCTION.format(entry_point=problem.entry_point)
-        state = lines_of(problem.declaration + problem.buggy_solution)
     elif task == "fix":
-        user = fix_context(problem).strip() + "\n" + FIX_INSTRUCTION.format(entry_point=problem.entry_point)
+        return fix_prompt(problem, fmt, generator.runtime)
     else:
-        user = describe_context(problem).strip() + "\n" + DESCRIBE_INSTRUCTION.format(n=len(problem.docstring))
-        if fmt == "lintseq":
-            return user
+        return explain_prompt_for(problem, generator.runtime)
     if fmt == "chat":
         return generator.chat_prompt(user)
     return editformat.build_prompt(user, state) if state else user + editformat.DIFF_SEP
+
+
+def fix_prompt(problem: Problem, fmt: str, runtime: ModelRuntime) -> str:
+    """The repair feature's first prompt for ``fix_file`` (its checks run in the sandbox)."""
+    from editseq import repair
+    from editseq.pysource import enclosing_function
+
+    text = fix_file(problem)
+    span = enclosing_function(text, 0, problem.entry_point)
+    source = span.source(text.split("\n"))
+    lint = repair.relative_lint(lint_gate().check(text).messages, span)
+    instruction = repair.repair_instruction(span.name, lint, repair.run_checks(text, span))
+    if fmt == "lintseq":
+        return repair.repair_edit_prompt(source, instruction)
+    return repair.repair_prompt(chat_format(runtime), source, instruction)
+
+
+def explain_prompt_for(problem: Problem, runtime: ModelRuntime) -> str:
+    """The explain feature's prompt for ``explain_file``, bound by len(docstring)."""
+    from editseq.explain import explain_prompt
+    from editseq.pysource import enclosing_function
+
+    text = explain_file(problem)
+    span = enclosing_function(text, 0, problem.entry_point)
+    return explain_prompt(chat_format(runtime), span.source(text.split("\n")), len(problem.docstring))

@@ -34,5 +34,6 @@ def load(path: Path | str = DEFAULT_PATH) -> Iterator[Program]:
                 program=program if program is not None else row["code"],
                 origin=f"{ORIGIN} task_id={row['task_id']}",
                 drop=None if program is not None else f"normalise: {problem}",
-                meta={"task_id": int(row["task_id"])},
+                meta={"task_id": int(row["task_id"]), "tests": row.get("test_list", []),
+                      "test_setup": row.get("test_setup_code", "")},
             )

@@ -4,7 +4,7 @@ import pytest
 from editseq.chat import CHATML, ChatFormat, chat_format, code_blocks, fenced_blocks
 from editseq.explain import explain_prompt
 from editseq.lintgate import LintMessage
-from editseq.repair import CheckReport, repair_prompt
+from editseq.repair import CheckReport, repair_instruction, repair_prompt
 from editseq.runtime import ModelRuntime, ModelSpec, base_model_path
 
 SMOLLM_SYSTEM = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
@@ -40,7 +40,7 @@ def test_the_default_model_prompts_are_unchanged(smollm):
         "400 characters.")
     lint = [LintMessage(2, 11, "E0602", "undefined-variable", "Undefined variable 'pi'")]
     checks = CheckReport(1, 3, "Failed example:\n    area(1)\n", "failed")
-    assert repair_prompt(smollm, CODE, "area", lint, checks) == smollm_by_hand(
+    assert repair_prompt(smollm, CODE, repair_instruction("area", lint, checks)) == smollm_by_hand(
         f"```python\n{CODE}\n```\n\npylint reports:\nline 2: E0602 Undefined variable 'pi'\n\n"
         "Its checks fail (1/3 pass):\nFailed example:\n    area(1)\n\nFix bugs in area.", "```python\n")
 

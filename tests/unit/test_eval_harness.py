@@ -2,6 +2,7 @@
 
 import argparse
 import json
+from types import SimpleNamespace
 from pathlib import Path
 
 import pytest
@@ -57,7 +58,12 @@ def test_description_is_cut_like_octopack():
 
 
 class FakeRuntime:
-    """Answers every chat with the canonical solution of the problem named in the prompt."""
+    """Answers every chat with the canonical solution of the problem named in the prompt (a
+    repair request with the edit or the rewrite that fixes it)."""
+
+    chat_template = None  # ChatML
+    bos_text = ""
+    eos_text = "<|im_end|>"
 
     def __init__(self, spec):
         self.spec = spec
@@ -77,6 +83,16 @@ class FakeRuntime:
         for problem in PROBLEMS:
             if problem.entry_point in prompt:
                 break
+        if f"Fix bugs in {problem.entry_point}." in prompt:
+            def function(body):
+                rows = (problem.declaration + body).rstrip("\n").split("\n")
+                return rows[next(i for i, row in enumerate(rows) if row.startswith(f"def {problem.entry_point}")):]
+
+            buggy, fixed = function(problem.buggy_solution), function(problem.canonical_solution)
+            if "<|diff|>" in prompt:  # the edit model: one replacement edit, then close
+                text = editformat.replacement_text(buggy, fixed) + "\n<|diff|>\n<|diff|>"
+                return Generation(text, "stop", 10, 0, 20, 0.0, 0.0)
+            return Generation("\n".join(fixed) + "\n```", "stop", 10, 0, 30, 0.0, 0.0)
         if "<|diff|>" in prompt:  # lintseq (plain): one edit writing the solution, then close
             lines = (problem.prompt + problem.canonical_solution).rstrip("\n").split("\n")
             text = editformat.edit_text([], lines) + "\n<|diff|>\n<|diff|>"
@@ -212,3 +228,43 @@ def test_readme_states_the_shipped_models_numbers_and_the_gap_to_tinycodelm():
     assert "the base model (chat): pass@1 **3.7** (n 1, T 0, 164 problems)" in text
     assert text.endswith("-7.8 points at pass@1, -8.6 points at pass@10.")
     assert report.shipped_summary(table, adapter_sha256="f" * 64) == "The shipped model has no HumanEval run yet."
+
+
+class Recorder(FakeRuntime):
+    """FakeRuntime that keeps every prompt it is sent."""
+
+    def __init__(self):
+        super().__init__(spec=SimpleNamespace(n_ctx=4096))
+        self.prompts = []
+
+    def generate(self, prompt, **kwargs):
+        self.prompts.append(prompt)
+        return super().generate(prompt, **kwargs)
+
+
+@pytest.mark.parametrize("fmt", tasks.FORMATS)
+def test_fix_and_explain_send_the_prompts_the_features_send(fmt):
+    """The harness scores the shipped code paths: the prompts it sends for a problem are those the
+    repair and explain features send for the same function (and ``example_prompt`` records them)."""
+    from editseq.explain import explain
+    from editseq.pysource import enclosing_function
+    from editseq.repair import repair
+
+    problem = PROBLEMS[0]
+    harness = Recorder()
+    tasks.generate("fix", problem, fmt, tasks.Generator(harness), tasks.GenSettings(), seed=0)
+    feature = Recorder()
+    repair(feature, tasks.lint_gate(), tasks.fix_file(problem), 0, name=problem.entry_point,
+           edits=fmt == "lintseq")
+    assert harness.prompts and harness.prompts == feature.prompts
+    assert tasks.example_prompt("fix", problem, fmt, tasks.Generator(Recorder())) == feature.prompts[0]
+    assert "Fix bugs in" in feature.prompts[0] and "check(has_close_elements)" in feature.prompts[0]
+
+    harness = Recorder()
+    tasks.generate("explain", problem, fmt, tasks.Generator(harness), tasks.GenSettings(), seed=0)
+    feature = Recorder()
+    text = tasks.explain_file(problem)
+    explain(feature, text.split("\n"), enclosing_function(text, 0, problem.entry_point),
+            max_chars=len(problem.docstring))
+    assert harness.prompts[0] == feature.prompts[0]
+    assert tasks.example_prompt("explain", problem, fmt, tasks.Generator(Recorder())) == feature.prompts[0]

@@ -112,3 +112,21 @@ def test_a_candidate_cannot_pass_by_dropping_its_doctests(gate):
     result = repair(Scripted([fence(no_examples)]), gate, BUGGY, 8, candidates=1)
     assert result.offered is None
     assert result.candidates[0].checks.total == 3  # still judged by the original 2 doctests + 1 test
+
+
+def test_an_edit_model_repairs_with_a_replacement_edit(gate):
+    """With ``edits``, the prompt is the instruction then the function as the state written, and
+    a replacement hunk fixing the line is offered once the checks pass."""
+    model = Scripted(["@@ -9 +9 @@\n-    return a - b\n+    return a + b"])
+    result = repair(model, gate, BUGGY, 8, edits=True, candidates=1)
+    prompt = model.prompts[0]
+    assert prompt.startswith("Its checks fail (1/3 pass):") and "Fix bugs in add.\n<|diff|>@@ -0,0 +1,8 @@" in prompt
+    assert result.offered is not None and "a + b" in result.offered.new_text
+    assert result.verification.startswith("passes 3/3 doctests and tests (was 1/3)")
+
+
+def test_an_edit_whose_minus_rows_do_not_match_is_not_applied(gate):
+    model = Scripted(["@@ -9 +9 @@\n-    return a * b\n+    return a + b"])
+    result = repair(model, gate, BUGGY, 8, edits=True, candidates=1)
+    assert result.offered is None and not result.candidates  # the edit changed nothing
+    assert result.reason == "the model wrote no usable rewrite of the function"

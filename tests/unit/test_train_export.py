@@ -14,7 +14,7 @@ transformers = pytest.importorskip("transformers")
 pytest.importorskip("peft")
 gguf = pytest.importorskip("gguf")
 
-from editseq.editformat import DIFF_SEP, render_sequence  # noqa: E402
+from editseq.editformat import DIFF_SEP, build_prompt, render_sequence, replacement_text, state_edits  # noqa: E402
 from editseq.model import export as ex  # noqa: E402
 from editseq.model import train as tr  # noqa: E402
 
@@ -83,6 +83,17 @@ def test_instruction_is_masked_and_eos_trained():
     assert TOKENIZER.decode(trained[:-1]) == text[len(instruction):]
     assert text[len(instruction):].startswith(DIFF_SEP)
     assert sample.ids[-1] == trained[-1] == TOKENIZER.eos_token_id
+
+
+def test_a_repair_row_trains_only_its_answer_not_the_buggy_function_before_it():
+    buggy, fixed = ["def f(a):", "    return a - 1"], ["def f(a):", "    return a + 1"]
+    instruction = "Fix bugs in f."
+    prompt = build_prompt(instruction, buggy)
+    text = render_sequence(instruction, [*state_edits(buggy), replacement_text(buggy, fixed)])
+    sample = tr.encode(TOKENIZER, text, TOKENIZER.eos_token_id, train_from=len(prompt))
+    trained = [t for t in sample.labels if t != tr.IGNORE]
+    assert TOKENIZER.decode(trained[:-1]).strip("\n") == text[len(prompt):].strip("\n")
+    assert "+def f(a)" not in TOKENIZER.decode(trained)  # the state (the buggy function) is context
 
 
 def test_packing_respects_the_length_and_keeps_samples_apart():
