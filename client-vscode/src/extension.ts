@@ -7,7 +7,7 @@
 import * as vscode from 'vscode';
 import { ExecuteCommandRequest, State, type LanguageClient } from 'vscode-languageclient/node';
 import { Coalescer } from './common/coalesce';
-import { readCommandResult } from './common/commandResult';
+import { defLine, readCommandResult, relabelUris } from './common/commandResult';
 import { Commands, CONFIG_SECTION } from './common/constants';
 import { errorText, outputChannel, traceError, traceLog, traceWarn } from './common/logging';
 import { checkEditseq, onDidChangePythonInterpreter, resolveInterpreter } from './common/python';
@@ -167,6 +167,7 @@ async function runServerCommand(command: string, title: string, args: unknown[])
         return;
     }
     const running = client;
+    const uri = fromServer ? (args[0] as string) : running.code2ProtocolConverter.asUri(editor!.document.uri);
     try {
         const result = await vscode.window.withProgress(
             { location: vscode.ProgressLocation.Window, title: `editseq: ${title}`, cancellable: true },
@@ -175,23 +176,49 @@ async function runServerCommand(command: string, title: string, args: unknown[])
                     ? running.sendRequest(ExecuteCommandRequest.type, { command, arguments: args }, token)
                     : executeAtCursor(running, command, editor!, token),
         );
-        await showCommandResult(command, result);
+        await showCommandResult(command, result, (name) => askAgain(command, title, uri, name));
     } catch (error) {
         traceError(`${command} failed`, error);
         void vscode.window.showErrorMessage(`editseq: ${command} failed: ${errorText(error)}`);
     }
 }
 
+const ASK_AGAIN = 'Ask Again';
+
 /**
- * The `{ok, message, ...}` reply (docs/protocol.md): `ok: false` shows `message` as a warning; an
- * explanation's `markdown` opens beside the editor. Edits (repair, docstring) arrive separately
- * as workspace/applyEdit; what was done (`message` with `ok: true`) goes to the output channel.
+ * After a refusal because the document changed: the same command on the same function, found
+ * again by name in the document as it is now (else at the cursor).
  */
-async function showCommandResult(command: string, result: unknown): Promise<void> {
+async function askAgain(command: string, title: string, uri: string, name: string | undefined): Promise<void> {
+    const document = vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri);
+    const line = document && name ? defLine(document.getText(), name) : undefined;
+    await runServerCommand(command, title, line === undefined ? [] : [uri, { line, character: 0 }]);
+}
+
+/**
+ * The `{ok, message, ...}` reply (docs/protocol.md): `ok: false` shows `message` as a warning
+ * (with "Ask Again" when the document changed while the command ran); an explanation's
+ * `markdown` opens beside the editor. Edits (repair, docstring, implement) arrive separately as
+ * workspace/applyEdit; what was done (`message` with `ok: true`) goes to the output channel.
+ */
+async function showCommandResult(
+    command: string,
+    result: unknown,
+    retry: (name: string | undefined) => Promise<void>,
+): Promise<void> {
     const outcome = readCommandResult(command, result);
     if (outcome.kind !== 'done') {
         traceWarn(`${command}: ${outcome.message}`);
-        void vscode.window.showWarningMessage(`editseq: ${outcome.message}`);
+        const message = `editseq: ${relabelUris(outcome.message, (uri) => vscode.workspace.asRelativePath(vscode.Uri.parse(uri)))}`;
+        const stale = outcome.kind === 'failed' ? outcome.stale : undefined;
+        if (!stale) {
+            void vscode.window.showWarningMessage(message);
+            return;
+        }
+        // Not awaited: the command is over; the notification stays until the user answers it.
+        void vscode.window.showWarningMessage(message, ASK_AGAIN).then((choice) =>
+            choice === ASK_AGAIN ? retry(stale.function) : undefined,
+        );
         return;
     }
     if (outcome.message) {

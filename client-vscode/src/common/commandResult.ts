@@ -7,8 +7,12 @@
 export type CommandOutcome =
     /** `ok: true`; `markdown` is an explanation to open beside the editor (explain only). */
     | { kind: 'done'; message?: string; markdown?: string }
-    /** `ok: false`: show `message` as a warning. */
-    | { kind: 'failed'; message: string }
+    /**
+     * `ok: false`: show `message` as a warning. `stale`: the document changed while the command
+     * ran, so the server refused its edit ("... changed while ...; ask again", docs/protocol.md);
+     * the user can ask again, about `function` when the reply names it.
+     */
+    | { kind: 'failed'; message: string; stale?: { function?: string } }
     /** Not the documented shape (e.g. an older server): say so, with what it was. */
     | { kind: 'unexpected'; message: string };
 
@@ -35,9 +39,34 @@ export function readCommandResult(command: string, result: unknown): CommandOutc
     }
     const message = typeof result.message === 'string' && result.message ? result.message : undefined;
     if (!result.ok) {
-        const name = typeof result.function === 'string' && result.function ? ` (${result.function})` : '';
-        return { kind: 'failed', message: message ?? `${command} failed${name}.` };
+        const fn = typeof result.function === 'string' && result.function ? result.function : undefined;
+        const failed = message ?? `${command} failed${fn ? ` (${fn})` : ''}.`;
+        // The server's words for a refused stale edit; there is no field for it in the reply.
+        return message && /\bchanged while\b.*; ask again$/.test(message)
+            ? { kind: 'failed', message: failed, stale: fn ? { function: fn } : {} }
+            : { kind: 'failed', message: failed };
     }
     const markdown = typeof result.markdown === 'string' && result.markdown ? result.markdown : undefined;
     return { kind: 'done', message, markdown };
+}
+
+/**
+ * `message` with each document URI in it (`file:///…/shapes.py`) replaced by `label(uri)`, e.g. the
+ * workspace-relative path: a notification shows one line, which a long URI would fill.
+ */
+export function relabelUris(message: string, label: (uri: string) => string): string {
+    return message.replace(/\b(?:file:\/\/|untitled:)[^\s]+/g, (uri) => label(uri));
+}
+
+/**
+ * The 0-based line of the first `def name(` (or `async def name(`) in `text`, at any indentation;
+ * undefined when there is none. Where to ask again about a function after the document changed.
+ */
+export function defLine(text: string, name: string): number | undefined {
+    if (!/^\w+$/.test(name)) {
+        return undefined;
+    }
+    const pattern = new RegExp(`^\\s*(?:async\\s+)?def\\s+${name}\\s*\\(`);
+    const index = text.split(/\r?\n/).findIndex((line) => pattern.test(line));
+    return index >= 0 ? index : undefined;
 }

@@ -1,6 +1,6 @@
 import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { readCommandResult } from '../../common/commandResult';
+import { defLine, readCommandResult, relabelUris } from '../../common/commandResult';
 
 describe('readCommandResult', () => {
     it('explain: ok with markdown opens it', () => {
@@ -37,6 +37,26 @@ describe('readCommandResult', () => {
         );
     });
 
+    it('a refused stale edit can be asked for again, about the function it names', () => {
+        const uri = 'file:///work/shapes.py';
+        for (const message of [
+            `${uri} changed while add was being implemented; ask again`,
+            `${uri} changed while add was being repaired; ask again`,
+            `${uri} changed while the docstring of add was written; ask again`,
+        ]) {
+            assert.deepEqual(readCommandResult('editseq.implementFunction', { ok: false, message, function: 'add', applied: false }), {
+                kind: 'failed',
+                message,
+                stale: { function: 'add' },
+            });
+        }
+        const unnamed = readCommandResult('editseq.repairFunction', { ok: false, message: `${uri} changed while f was being repaired; ask again` });
+        assert.deepEqual(unnamed.kind === 'failed' && unnamed.stale, {});
+        // other refusals are not stale, whatever they mention
+        const other = readCommandResult('editseq.implementFunction', { ok: false, message: 'implementing add was cancelled', function: 'add' });
+        assert.equal(other.kind === 'failed' && other.stale, undefined);
+    });
+
     it('ok: false without a message still says which command failed', () => {
         const outcome = readCommandResult('editseq.repairFunction', { ok: false, function: 'f', message: 3 });
         assert.equal(outcome.kind, 'failed');
@@ -65,5 +85,30 @@ describe('readCommandResult', () => {
         const circular: Record<string, unknown> = {};
         circular.self = circular;
         assert.equal(readCommandResult('c', circular).kind, 'unexpected');
+    });
+});
+
+describe('relabelUris', () => {
+    it('replaces each document URI, and leaves the rest of the message alone', () => {
+        const label = (uri: string) => uri.slice(uri.lastIndexOf('/') + 1);
+        assert.equal(
+            relabelUris('file:///work/my%20project/shapes.py changed while add was being implemented; ask again', label),
+            'shapes.py changed while add was being implemented; ask again',
+        );
+        assert.equal(relabelUris('untitled:Untitled-1 changed', () => 'Untitled-1'), 'Untitled-1 changed');
+        assert.equal(relabelUris('no repair for f: no candidate helped', label), 'no repair for f: no candidate helped');
+    });
+});
+
+describe('defLine', () => {
+    const text = 'import math\n\n\nclass A:\n    async def add (self):\n        pass\n\ndef add(a, b):\r\n    pass\n';
+    it('finds the first def of the name, at any indentation, async too', () => {
+        assert.equal(defLine(text, 'add'), 4);
+        assert.equal(defLine('def adder(x):\n    pass\ndef add(x):\n    pass\n', 'add'), 2);
+    });
+    it('is undefined without such a def, or for a name that is no identifier', () => {
+        assert.equal(defLine(text, 'sub'), undefined);
+        assert.equal(defLine(text, 'math'), undefined);
+        assert.equal(defLine('def a(x):\n', '.'), undefined);
     });
 });
