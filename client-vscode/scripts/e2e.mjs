@@ -1,11 +1,16 @@
 // Drives a real VS Code (code-server) in Debian's chromium through playwright-core: opens the
 // Python fixture, types, waits for editseq's ghost text, accepts it with Tab, saves, and checks
 // the file on disk; then (E2E_EXPLAIN_LINE) runs "editseq: Explain Function" from the command
-// palette and checks the explanation is shown. Started by scripts/e2e.sh, which installs and
-// serves everything; settings come from the environment it sets (E2E_*). Screenshots go to E2E_OUT.
+// palette and checks the explanation is shown, and (E2E_IMPLEMENT_FILE) implements a stub through
+// "editseq: Implement Function". E2E_EXPECT=functions runs the function commands against a slow
+// scripted model instead (scripts/e2e-functions.mjs: an implementation refused after the user typed,
+// then accepted; a docstring refused). Started by scripts/e2e.sh, which installs and serves
+// everything; settings come from the environment it sets (E2E_*). Screenshots go to E2E_OUT.
 import { chromium } from 'playwright-core';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { docstringRefused, implementFunction } from './e2e-functions.mjs';
+import { TIMEOUT, log, openFile, seconds, shot as shotIn, sleep, statusText, waitFor } from './e2e-ui.mjs';
 
 const env = (name, fallback) => {
     const value = process.env[name] ?? fallback;
@@ -20,12 +25,12 @@ const FILE = env('E2E_FILE', 'shapes.py');
 const OUT = env('E2E_OUT');
 const LOGS = env('E2E_LOGS');
 const CHROMIUM = env('E2E_CHROMIUM', '/usr/bin/chromium');
-const TIMEOUT = Number(env('E2E_TIMEOUT_MS', '360000'));
 const LINE = Number(env('E2E_LINE', '13')); // 1-based: the empty body of rectangle_perimeter
 const TYPED = env('E2E_TYPED', '');
 const ATTEMPTS = Number(env('E2E_ATTEMPTS', '3'));
 // 'ghost': ghost text shown, accepted, saved. 'not-installed': the interpreter lacks editseq, and
-// the status bar and a notification say so, with the pip command.
+// the status bar and a notification say so, with the pip command. 'functions': the function
+// commands' refusals and an accepted implementation (a scripted model, E2E_FILE a stub at E2E_LINE).
 const EXPECT = env('E2E_EXPECT', 'ghost');
 // The line the scripted model always offers: with E2E_MODEL=scripted the accepted text must be
 // exactly it, with E2E_MODEL=real it must not be (the text came from the real model).
@@ -33,35 +38,14 @@ const MODEL = env('E2E_MODEL', 'real');
 const SCRIPTED_LINE = env('E2E_SCRIPTED_LINE', '    return 2 * (width + height)');
 // 1-based line inside a function to run "editseq: Explain Function" on ('' or '0': skip).
 const EXPLAIN_LINE = Number(env('E2E_EXPLAIN_LINE', '0'));
+// A file with a stub, and the 1-based line in it, to run "editseq: Implement Function" on ('': skip).
+const IMPLEMENT_FILE = env('E2E_IMPLEMENT_FILE', '');
+const IMPLEMENT_LINE = Number(env('E2E_IMPLEMENT_LINE', '0'));
+// With E2E_EXPECT=functions: a file with a function without a docstring, and a line in it.
+const DOCSTRING_FILE = env('E2E_DOCSTRING_FILE', '');
+const DOCSTRING_LINE = Number(env('E2E_DOCSTRING_LINE', '0'));
 
-const started = Date.now();
-const log = (message) => console.log(`[e2e ${((Date.now() - started) / 1000).toFixed(1)}s] ${message}`);
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function shot(page, name) {
-    const file = path.join(OUT, name);
-    await page.screenshot({ path: file });
-    log(`screenshot ${file}`);
-}
-
-async function statusText(page) {
-    const items = await page.locator('.statusbar-item').allInnerTexts();
-    return items.find((t) => t.includes('editseq')) ?? '';
-}
-
-async function waitFor(what, condition, timeout = TIMEOUT, interval = 250) {
-    const deadline = Date.now() + timeout;
-    for (;;) {
-        const value = await condition();
-        if (value) {
-            return value;
-        }
-        if (Date.now() > deadline) {
-            throw new Error(`timed out after ${timeout} ms waiting for ${what}`);
-        }
-        await sleep(interval);
-    }
-}
+const shot = (page, name) => shotIn(page, OUT, name);
 
 function serverLog() {
     // The extension's LogOutputChannel is written under the user data dir's logs.
@@ -170,6 +154,30 @@ async function explainFunction(page) {
     return { function: name, text, notification: message };
 }
 
+/**
+ * E2E_EXPECT=functions (a slow scripted model that implements add as `return a + b`): the edit
+ * refused after the user typed while the question was open, asked for again from the refusal and
+ * accepted, and a docstring refused after the user typed while it was written.
+ */
+async function functionCommands(page) {
+    const common = { workspace: WORKSPACE, out: OUT };
+    const refused = await implementFunction(page, {
+        ...common, file: FILE, line: LINE, shotPrefix: 'vscode-implement-stale', typeFirst: '# edited while the question was open',
+    });
+    // "Ask Again" on that refusal (the typed line moved the stub down by one): accepted this time
+    const implemented = await implementFunction(page, {
+        ...common, file: FILE, line: LINE + 1, shotPrefix: 'vscode-implement', askAgain: true,
+    });
+    const docstring = DOCSTRING_FILE
+        ? await docstringRefused(page, { ...common, file: DOCSTRING_FILE, line: DOCSTRING_LINE, typed: '# typed while the docstring was written' })
+        : undefined;
+    const suggestions = serverLog().split('\n').filter((l) => l.includes('editseq suggest')).length;
+    fs.writeFileSync(path.join(OUT, 'result.json'), JSON.stringify({
+        refused, implemented, docstring, suggestions, seconds: seconds(),
+    }, null, 2));
+    log('PASS');
+}
+
 async function main() {
     fs.mkdirSync(OUT, { recursive: true });
     const filePath = path.join(WORKSPACE, FILE);
@@ -192,13 +200,7 @@ async function main() {
         await sleep(2000);
         log('workbench loaded; opening the fixture');
 
-        await page.keyboard.press('Control+P');
-        await page.locator('.quick-input-widget input').waitFor();
-        await page.keyboard.type(FILE, { delay: 20 });
-        await page.locator('.quick-input-list .monaco-list-row').first().waitFor();
-        await sleep(500);
-        await page.keyboard.press('Enter');
-        await page.locator('.editor-instance .view-lines').filter({ hasText: 'rectangle_perimeter' }).waitFor();
+        await openFile(page, FILE, /^\s*def (\w+)/m.exec(original)?.[1] ?? '');
         log('fixture open; waiting for the editseq server and model');
 
         if (EXPECT === 'not-installed') {
@@ -216,6 +218,10 @@ async function main() {
             return (await editseqItem.locator('.codicon-sparkle').count()) > 0;
         });
         log(`status bar: ${JSON.stringify(await statusText(page))}`);
+        if (EXPECT === 'functions') {
+            await functionCommands(page);
+            return;
+        }
 
         let ghost = '';
         let before = '';
@@ -311,9 +317,13 @@ async function main() {
         await sleep(1500);
         await shot(page, 'vscode-status.png');
         const explanation = EXPLAIN_LINE > 0 ? await explainFunction(page) : undefined;
+        // The real model's implementation, accepted: what it passed is in the question.
+        const implemented = IMPLEMENT_FILE
+            ? await implementFunction(page, { workspace: WORKSPACE, file: IMPLEMENT_FILE, line: IMPLEMENT_LINE, out: OUT,
+                shotPrefix: 'vscode-implement' })
+            : undefined;
         fs.writeFileSync(path.join(OUT, 'result.json'), JSON.stringify({
-            model, ghost, inserted, before, saved, status, serverLines, explanation,
-            seconds: (Date.now() - started) / 1000,
+            model, ghost, inserted, before, saved, status, serverLines, explanation, implemented, seconds: seconds(),
         }, null, 2));
         log('PASS');
     } catch (error) {

@@ -6,17 +6,23 @@
 #
 #   client-vscode/scripts/e2e.sh                 # exit 0: ghost text shown, accepted, saved
 #   EDITSEQ_PYTHON=/path/to/python client-vscode/scripts/e2e.sh
-#   EDITSEQ_E2E_MODEL=scripted client-vscode/scripts/e2e.sh   # some of: scripted missing real
+#   EDITSEQ_E2E_MODEL=scripted client-vscode/scripts/e2e.sh   # some of: scripted functions missing real
 #   client-vscode/scripts/e2e.sh --setup         # only install (apt, Node 24, code-server, npm ci)
 #   client-vscode/scripts/e2e.sh --print-path    # the PATH entry with Node 24 and npm 11
 #
-# Three runs, each in a fresh VS Code profile: "scripted" runs editseq's real server with a
+# Four runs, each in a fresh VS Code profile: "scripted" runs editseq's real server with a
 # scripted model (tests/nvim/scripted_server.py: always offers `return 2 * (width + height)`), so
-# the extension's ghost text, Tab and status bar are checked deterministically; "missing" points
-# the extension at a Python without editseq and expects the "not installed" status and message;
-# "real" runs the real model (the default: base model + editseq's adapter), which must offer
-# something at the fixture's cursor within the attempts (not the scripted line), and then explains
-# circle_area through "editseq: Explain Function".
+# the extension's ghost text, Tab and status bar are checked deterministically; "functions" runs
+# it with a slow scripted model that implements add (tests/data/functions/implement.py) as
+# `return a + b`: "editseq: Implement Function" refused because the user typed while its question
+# was open (the warning shown, the file only what was typed), asked again from the warning and
+# accepted, and "editseq: Insert Docstring" refused because the user typed while it was written
+# (scripts/e2e-functions.mjs);
+# "missing" points the extension at a Python without editseq and expects the "not installed"
+# status and message; "real" runs the real model (the default: base model + editseq's adapter),
+# which must offer something at the fixture's cursor within the attempts (not the scripted line),
+# then explains circle_area through "editseq: Explain Function" and implements add through
+# "editseq: Implement Function" (3 candidates; one must pass its examples, and is accepted).
 #
 # apt-get runs as root directly (CI), else through `sudo -n` (never prompts); it is skipped when
 # every package is installed.
@@ -120,15 +126,39 @@ if ! "$EDITSEQ_PYTHON" -c "import editseq, llama_cpp" 2>/dev/null; then
 fi
 step "server interpreter: $EDITSEQ_PYTHON"
 
-run_mode() {  # run_mode scripted|real: one code-server + browser session; returns its status
+scripted_interpreter() {  # scripted_interpreter PATH [NAME=VALUE...]: a "python" for the extension
+  # whose `-m editseq.cli ... serve` runs the scripted server (tests/scripted.py) with these
+  # variables set; anything else runs the real interpreter.
+  local path="$1" assignment; shift
+  {
+    echo '#!/bin/sh'
+    echo 'if [ "$1 $2" = "-m editseq.cli" ]; then'
+    for assignment in "$@"; do printf "  export '%s'\n" "$assignment"; done   # (values without ')
+    printf '  exec "%s" "%s"\nfi\nexec "%s" "$@"\n' "$EDITSEQ_PYTHON" "$REPO/tests/nvim/scripted_server.py" "$EDITSEQ_PYTHON"
+  } > "$path"
+  chmod +x "$path"
+}
+
+# What the scripted model writes for every implement candidate in the "functions" run: one edit,
+# then nothing (the sequence ends). Each reply takes 8 x 0.5 s, time enough to type meanwhile.
+IMPLEMENT_REPLIES='["@@ -0,0 +1,2 @@\n+def add(a, b):\n+    return a + b", ""]'
+
+run_mode() {  # run_mode scripted|functions|missing|real: one code-server + browser session; returns its status
   local mode="$1" out="$OUT/$1" run interpreter
   run="$out/run"
   rm -rf "$out" && mkdir -p "$run/user-data/User" "$run/extensions" "$run/workspace"
   cp "$REPO/tests/data/completion/shapes.py" "$run/workspace/shapes.py"
+  cp "$REPO/tests/data/functions/implement.py" "$run/workspace/implement.py"
   interpreter="$EDITSEQ_PYTHON"
-  local expect=ghost explain_line=0
-  [[ "$mode" == real ]] && explain_line=7   # inside circle_area
-  if [[ "$mode" == missing ]]; then
+  local expect=ghost explain_line=0 file=shapes.py line=13 implement_file="" inline=true candidates=3
+  [[ "$mode" == real ]] && explain_line=7 implement_file=implement.py   # inside circle_area; add's stub
+  if [[ "$mode" == functions ]]; then
+    # Inline suggestions off: typing would ask the scripted model too, and take its replies.
+    expect=functions file=implement.py line=12 inline=false candidates=1
+    printf 'def scale(values, factor):\n    return [value * factor for value in values]\n' > "$run/workspace/scale.py"
+    scripted_interpreter "$run/python" "EDITSEQ_SCRIPTED_REPLIES=$IMPLEMENT_REPLIES" EDITSEQ_SCRIPTED_TOKEN_S=0.5
+    interpreter="$run/python"
+  elif [[ "$mode" == missing ]]; then
     # A Python without editseq: a bare venv of the same interpreter.
     "$EDITSEQ_PYTHON" -m venv --without-pip "$run/bare-venv"
     interpreter="$run/bare-venv/bin/python"
@@ -136,16 +166,15 @@ run_mode() {  # run_mode scripted|real: one code-server + browser session; retur
   elif [[ "$mode" == scripted ]]; then
     # A "python" for the extension that runs the scripted server for `-m editseq.cli ... serve`.
     interpreter="$run/python"
-    printf '#!/bin/sh\nif [ "$1 $2" = "-m editseq.cli" ]; then EDITSEQ_SCRIPTED_LINE="%s" exec "%s" "%s"; fi\nexec "%s" "$@"\n' \
-      "$SCRIPTED_LINE" "$EDITSEQ_PYTHON" "$REPO/tests/nvim/scripted_server.py" "$EDITSEQ_PYTHON" > "$interpreter"
-    chmod +x "$interpreter"
+    scripted_interpreter "$interpreter" "EDITSEQ_SCRIPTED_LINE=$SCRIPTED_LINE"
   fi
   cat > "$run/user-data/User/settings.json" <<JSON
 {
   "editseq.interpreter": "$interpreter",
   "editseq.maxTokens": 24,
   "editseq.samples": 2,
-  "editor.inlineSuggest.enabled": true,
+  "editseq.implementCandidates": $candidates,
+  "editor.inlineSuggest.enabled": $inline,
   "editor.quickSuggestions": { "other": "off", "comments": "off", "strings": "off" },
   "editor.suggestOnTriggerCharacters": false,
   "editor.wordBasedSuggestions": "off",
@@ -189,9 +218,10 @@ JSON
   local status=0
   if ((up)); then
     step "[$mode] running the browser test"
-    E2E_URL="http://127.0.0.1:$port" E2E_WORKSPACE="$run/workspace" E2E_FILE=shapes.py E2E_OUT="$out" \
+    E2E_URL="http://127.0.0.1:$port" E2E_WORKSPACE="$run/workspace" E2E_FILE="$file" E2E_LINE="$line" E2E_OUT="$out" \
     E2E_LOGS="$run/user-data/logs" E2E_CHROMIUM="$CHROMIUM" E2E_EXPECT="$expect" \
     E2E_MODEL="$mode" E2E_SCRIPTED_LINE="$SCRIPTED_LINE" E2E_EXPLAIN_LINE="$explain_line" \
+    E2E_IMPLEMENT_FILE="$implement_file" E2E_IMPLEMENT_LINE=12 E2E_DOCSTRING_FILE=scale.py E2E_DOCSTRING_LINE=2 \
       node "$HERE/scripts/e2e.mjs" || status=$?
   else
     cat "$run/code-server.log"; status=1
@@ -216,7 +246,7 @@ trap stop_code_server EXIT
 
 mkdir -p "$OUT"
 failed=()
-for mode in ${EDITSEQ_E2E_MODEL:-scripted missing real}; do
+for mode in ${EDITSEQ_E2E_MODEL:-scripted functions missing real}; do
   run_mode "$mode" || failed+=("$mode")
 done
 step "done in $(( $(date +%s) - T0 ))s: $( ((${#failed[@]} == 0)) && echo PASS || echo "FAIL: ${failed[*]}")"
