@@ -128,6 +128,22 @@ def load_programs(limit: int | None) -> tuple[list, dict]:
     return (kept[:limit] if limit else kept), dropped
 
 
+def summarise(rows: list[dict], programs: list, dropped: dict, counts: Counter, args) -> dict:
+    """What the datasheet states: programs, rows, mutation kinds, why mutants were not kept, and
+    SmolLM2 tokens (whole rows, and the answers training learns)."""
+    from editseq.model.prepare import token_counter
+
+    count, tokenizer = token_counter()
+    return {
+        "source": SOURCE, "programs": len(programs), "programs_with_rows": len({r["id"] for r in rows}),
+        "rows": len(rows), "per_program": args.per_program, "seed": args.seed, "decontaminated": len(dropped),
+        "counts": dict(counts.most_common()),
+        "mutations": dict(Counter(row["mutation"] for row in rows).most_common()),
+        "tokens": {"total": sum(count(r["text"]) for r in rows),
+                   "trained": sum(count(r["text"][r["train_from"]:]) for r in rows), "tokenizer": tokenizer},
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--per-program", type=int, default=4, help="mutants kept per program")
@@ -150,12 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     data = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows).encode("utf-8")
     _write_atomic(args.out / "shard-00000.jsonl.gz", gzip.compress(data, mtime=0))
-    summary = {
-        "source": SOURCE, "programs": len(programs), "rows": len(rows), "per_program": args.per_program,
-        "seed": args.seed, "decontaminated": len(dropped), "counts": dict(counts.most_common()),
-        "mutations": dict(Counter(row["mutation"] for row in rows).most_common()),
-        "elapsed_s": round(time.perf_counter() - started, 1),
-    }
+    summary = summarise(rows, programs, dropped, counts, args)
+    summary["elapsed_s"] = round(time.perf_counter() - started, 1)
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     log.info("%d rows from %d programs in %.0f s: %s", len(rows), len(programs), summary["elapsed_s"],
              summary["mutations"])

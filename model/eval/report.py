@@ -16,7 +16,7 @@ import logging
 import sys
 from pathlib import Path
 
-from editseq.model.eval import metrics
+from editseq.model.eval import metrics, tasks
 
 log = logging.getLogger("editseq.eval.report")
 
@@ -91,8 +91,13 @@ def rows(results: list[dict]) -> list[dict]:
             problems = [p["samples"] for p in record["problems"].values()]
             summary = metrics.summarize(problems)
             samples = sum(len(s) for s in problems)
+            protocol = record.get("protocol", "")
+            fmt = _format(result)
+            if task in tasks.THROUGH_FEATURES and not protocol:
+                fmt += ", harness prompt"  # an older run: not the shipped feature's code path
             table.append({
-                "run": result["_file"], "model": _model_name(result), "format": _format(result), "task": task,
+                "run": result["_file"], "model": _model_name(result), "format": fmt, "task": task,
+                "protocol": protocol,
                 "n": summary["n"], "temperature": settings["temperature"], "max_tokens": settings["max_tokens"],
                 "problems": summary["problems"], "summary": summary, "samples": problems,
                 "elapsed_s": record.get("elapsed_s", 0.0), "s_per_sample": record.get("elapsed_s", 0.0) / max(1, samples),

@@ -307,6 +307,8 @@ def _run_task(task, problems, fmt, generator, gen_settings, limits, args, result
     from editseq.sandbox import Job, run_many
 
     record = result["tasks"].setdefault(task, {"problems": {}, "elapsed_s": 0.0, "summary": {}})
+    if task in tasks.THROUGH_FEATURES:
+        record.setdefault("protocol", tasks.THROUGH_FEATURES[task])
     if "prompt_example" not in record and problems:
         record["prompt_example"] = tasks.example_prompt(task, problems[0], fmt, generator)
     done = record["problems"]

@@ -57,6 +57,9 @@ from editseq.decoding import SamplingSettings, decode_program, lint_judge
 from editseq.runtime import ContextOverflow, Generation, ModelRuntime
 
 TASKS = ("synthesize", "fix", "explain")  # --task all
+# Tasks run through a shipped feature, recorded in the result file: runs made before, with the
+# harness's own prompts, do not describe what users run and are labelled so in the report.
+THROUGH_FEATURES = {"fix": "editseq.repair", "explain": "editseq.explain"}
 IMPLEMENT = "implement"
 FORMATS = ("lintseq", "chat")
 DECODINGS = ("checked", "plain")

@@ -51,3 +51,15 @@ def test_datasheet_states_the_summaries() -> None:
         assert table[source] == counts, source
         totals = [a + b for a, b in zip(totals, counts)]
     assert table["total"] == tuple(totals)
+
+
+def test_the_repair_source_table_states_its_summary() -> None:
+    summary = json.loads((DATA / "repair" / "summary.json").read_text())
+    with gzip.open(DATA / "repair" / "shard-00000.jsonl.gz", "rt", encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f]
+    assert (len({r["id"] for r in rows}), len(rows)) == (summary["programs_with_rows"], summary["rows"])
+    text = (DATA / "README.md").read_text()
+    table = text[text.index("<!-- repair-summary:begin -->"):text.index("<!-- repair-summary:end -->")]
+    stated = [int(n.replace(",", "")) for n in re.findall(r"\| ([\d,]+)", table.split("\n")[3])]
+    assert stated == [summary["programs"], summary["programs_with_rows"], summary["rows"],
+                      summary["tokens"]["total"], summary["tokens"]["trained"]]
