@@ -25,7 +25,7 @@ from . import editformat, sandbox
 from .chat import ChatFormat, chat_format, code_blocks
 from .lintgate import LintGate, LintMessage, detect_indent
 from .pysource import FunctionSpan, doctest_count, enclosing_function, test_functions_for
-from .runtime import ModelRuntime
+from .runtime import Generation, ModelRuntime
 
 CHECK_LIMITS = sandbox.Limits(timeout_s=10.0, memory_mb=512)
 
@@ -95,6 +95,7 @@ class RepairResult:
     before_lint: list[LintMessage] = field(default_factory=list)
     candidates: list[RepairCandidate] = field(default_factory=list)
     latency_ms: float = 0.0
+    generated_tokens: int = 0  # by the model, over every candidate
 
 
 def check_kinds(span: FunctionSpan, tests: list[str]) -> str:
@@ -213,9 +214,10 @@ def repair(runtime: ModelRuntime, gate: LintGate, text: str, line: int, *, name:
     write = _edit_writer(runtime, source, instruction) if edits else _chat_writer(runtime, source, instruction,
                                                                                 span.name)
     for attempt in range(candidates):
-        code, finish = write(max_tokens=max_tokens, temperature=temperature if attempt else 0.0, seed=attempt,
-                             cancel=cancel)
-        if finish == "cancelled":
+        code, generation = write(max_tokens=max_tokens, temperature=temperature if attempt else 0.0, seed=attempt,
+                                 cancel=cancel)
+        result.generated_tokens += generation.generated_tokens
+        if generation.finish == "cancelled":
             result.reason = "cancelled"
             break
         if code is None or code.strip() == source.strip():
@@ -241,17 +243,17 @@ def repair(runtime: ModelRuntime, gate: LintGate, text: str, line: int, *, name:
     return result
 
 
-Writer = Callable[..., tuple[str | None, str]]  # (max_tokens, temperature, seed, cancel) -> (code, finish)
+Writer = Callable[..., tuple[str | None, Generation]]  # (max_tokens, temperature, seed, cancel) -> (code, how)
 
 
 def _chat_writer(runtime: ModelRuntime, source: str, instruction: str, name: str) -> Writer:
     chat = chat_format(runtime)
     prompt = repair_prompt(chat, source, instruction)
 
-    def write(max_tokens: int, temperature: float, seed: int, cancel) -> tuple[str | None, str]:
+    def write(max_tokens: int, temperature: float, seed: int, cancel) -> tuple[str | None, Generation]:
         generation = runtime.generate(prompt, max_tokens=max_tokens, temperature=temperature,
                                       stop=("```", *chat.stop), seed=seed, cancel=cancel)
-        return _candidate_code(generation.text, name), generation.finish
+        return _candidate_code(generation.text, name), generation
 
     return write
 
@@ -263,11 +265,11 @@ def _edit_writer(runtime: ModelRuntime, source: str, instruction: str) -> Writer
     state = textwrap.dedent(source).split("\n")
     prompt = repair_edit_prompt(source, instruction)
 
-    def write(max_tokens: int, temperature: float, seed: int, cancel) -> tuple[str | None, str]:
+    def write(max_tokens: int, temperature: float, seed: int, cancel) -> tuple[str | None, Generation]:
         generation = runtime.generate(prompt, max_tokens=min(max_tokens, EDIT_MAX_TOKENS), temperature=temperature,
                                       stop=(editformat.CLOSE,), seed=seed, cancel=cancel)
         fixed, _ = editformat.decode_sequence(generation.text, state, replacements=True)
-        return "\n".join(fixed), generation.finish
+        return "\n".join(fixed), generation
 
     return write
 

@@ -95,6 +95,8 @@ def rows(results: list[dict]) -> list[dict]:
             fmt = _format(result)
             if task in tasks.THROUGH_FEATURES and not protocol:
                 fmt += ", harness prompt"  # an older run: not the shipped feature's code path
+            elif task == "fix" and settings["format"] == "lintseq":
+                fmt = "lintseq (replacement edits)"  # the repair feature's, whatever --decoding says
             table.append({
                 "run": result["_file"], "model": _model_name(result), "format": fmt, "task": task,
                 "protocol": protocol,
@@ -269,20 +271,19 @@ def implement_block(table: list[dict]) -> str:
 
 FUNCTIONS_BEGIN = "<!-- eval-report:functions:begin -->"
 FUNCTIONS_END = "<!-- eval-report:functions:end -->"
-FUNCTIONS_MODEL = "SmolLM2-135M-Instruct"  # explain and repair use the base model in its chat format
-
-
 def functions_block(table: list[dict]) -> str:
-    """One line for the README's explain/repair features: their model's Explain and Fix scores."""
-    found = {row["task"]: row for row in table if row["model"] == FUNCTIONS_MODEL and row["format"] == "chat"}
+    """The README's explain/repair lines: Explain and Fix pass@1 of every run made through the
+    features' own code (``protocol`` in the result file), per model and format."""
     parts = []
     for task, name in (("explain", "HumanEvalExplain"), ("fix", "HumanEvalFix")):
-        if task in found:
-            row = found[task]
-            parts.append(f"{name} pass@1 {_pct(row['summary']['pass_at_k'].get('1'))}% "
-                         f"({row['problems']} problems, n {row['n']}, T {row['temperature']:g})")
-    body = ("Measured by `editseq eval` for " + FUNCTIONS_MODEL + " in its chat format, the model "
-            "behind these two features: " + "; ".join(parts) + ".") if parts else "Not measured yet."
+        found = [row for row in table if row["task"] == task and row.get("protocol")]
+        scores = [f"{row['model']}, {row['format']}: {_pct(row['summary']['pass_at_k'].get('1'))}% "
+                  f"({_problems_label(row)} problems, n {row['n']}, T {row['temperature']:g})" for row in found]
+        if scores:
+            parts.append(f"{name} pass@1 " + "; ".join(scores))
+    body = ("Measured by `editseq eval` through the features' own code (`editseq.explain`, "
+            "`editseq.repair`, on the problem as a user's file): " + ". ".join(parts) + ".") if parts \
+        else "Not measured through the features yet."
     return f"{FUNCTIONS_BEGIN}\n  {body}\n  {FUNCTIONS_END}"  # indented: it sits in a list item
 
 

@@ -390,8 +390,8 @@ def _fix(problem: Problem, fmt: str, generator: Generator, settings: GenSettings
     extra = {"offered": result.offered is not None, "verification": result.verification, "reason": result.reason,
              "checks_before": f"{before.passed}/{before.total}" if before else None,
              "candidates": [{"offered": c.offered, "verdict": c.verdict, "code": c.code} for c in result.candidates]}
-    return Sample(code, "\n# ---\n".join(c.code for c in result.candidates), finish="offered" if result.offered
-                  else "none", extra=extra)
+    return Sample(code, "\n# ---\n".join(c.code for c in result.candidates), result.generated_tokens,
+                  finish="offered" if result.offered else "none", extra=extra)
 
 
 def _explain(problem: Problem, fmt: str, generator: Generator, settings: GenSettings, seed: int) -> Sample:
