@@ -165,8 +165,10 @@ def test_runner_lintseq_format_and_report(fake_model, tmp_path):
     block = project.read_text()
     assert block.startswith("intro\n") and block.endswith("outro\n") and "old table" not in block
     assert "| synthesize |" in block and "100.0 (" in block  # the fake model passes: common p@1
-    assert "  old\n" not in block and "the model behind these two features" not in block  # no base row
-    assert "Not measured yet." in block
+    assert "  old\n" not in block and "Not measured through the features yet." in block  # no fix/explain run
+    run.run(args_for(fake_model, tmp_path, task="fix", format="chat"))
+    assert report.main(["--results-dir", str(path.parent), "--readme", str(project)]) == 0
+    assert "HumanEvalFix pass@1 fake, chat: 100.0% (2 (partial) problems, n 1, T 0)" in project.read_text()
     assert (path.parent / "passk.png").stat().st_size > 1000
 
 
