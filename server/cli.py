@@ -203,13 +203,13 @@ def run_function_command(args: argparse.Namespace) -> int:
         raise SystemExit(f"editseq: no function named {args.function!r} in {args.file}")
     models = Models(options)
     try:
-        runtime = models.chat()
         if args.command == "explain":
-            result = explain(runtime, text.split("\n"), span)
+            result = explain(models.chat(), text.split("\n"), span)
             reply = {"function": span.name, "explanation": result.text, "latency_ms": round(result.latency_ms)}
             print(json.dumps(reply, indent=2) if args.json else result.text)
             return 0
-        fixed = repair(runtime, models.gate, text, span.start, name=span.name,
+        runtime, edits = models.repairer()
+        fixed = repair(runtime, models.gate, text, span.start, name=span.name, edits=edits,
                        candidates=options.repair_candidates, run_code=not args.no_run)
     except ModelError as exc:
         raise SystemExit(f"editseq: {exc}") from exc

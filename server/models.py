@@ -28,6 +28,11 @@ from .runtime import (
 
 log = logging.getLogger(__name__)
 
+# Which tiers' shipped adapters repair with edits: only one trained on repair rows
+# (model/repairdata.py) does better that way than its chat model rewriting the function, which
+# HumanEvalFix through the feature decides (model/results/README.md).
+REPAIR_EDITS = {"default": False, "coder": False}
+
 RuntimeFactory = Callable[[ModelSpec], ModelRuntime]
 Progress = Callable[[str, float], None]  # (what is happening, fraction done)
 
@@ -178,6 +183,14 @@ class Models:
         if runtime.spec == spec:
             return runtime
         return self._loaded("_chat", spec)
+
+    def repairer(self) -> tuple[ModelRuntime, bool]:
+        """The runtime behind repair, and whether it answers with replacement edits (an
+        edit-sequence adapter taught them, ``REPAIR_EDITS``) rather than a chat rewrite."""
+        tier = "coder" if self._options.functions_model == "coder" else "default"
+        if REPAIR_EDITS[tier]:
+            return self.function_edits(), True
+        return self.chat(), False
 
     def _loaded(self, slot: str, spec: ModelSpec) -> ModelRuntime:
         """The runtime kept in ``slot`` for ``spec`` (one for another spec is closed), loaded."""

@@ -87,7 +87,8 @@ class Functions:
         return explain(self.server.models.chat(), text.split("\n"), span, cancel=cancel)
 
     def repair_job(self, text: str, span: FunctionSpan, cancel):
-        return repair(self.server.models.chat(), self.server.models.gate, text, span.start,
+        runtime, edits = self.server.models.repairer()
+        return repair(runtime, self.server.models.gate, text, span.start, edits=edits,
                       candidates=self.server.options.repair_candidates, cancel=cancel)
 
     def implement_job(self, text: str, span: FunctionSpan, progress, cancel) -> ImplementResult:
