@@ -69,6 +69,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--edit-tokens", type=int, default=96, help="lintseq checked: tokens per edit")
     parser.add_argument("--edit-samples", type=int, default=2, help="lintseq checked: attempts per edit")
     parser.add_argument("--max-edits", type=int, default=24, help="lintseq checked: edits per program")
+    parser.add_argument("--repair-candidates", type=int, default=None,
+                        help="fix: the repair feature's candidates (default: its option's default)")
     parser.add_argument("--limit", type=int, default=None, help="only the first K problems")
     parser.add_argument("--shard", type=_shard, default=None, metavar="I/K",
                         help="only problems whose index is I modulo K (run K processes, then merge)")
@@ -219,7 +221,8 @@ def run(args: argparse.Namespace) -> Path:
 
     gen_settings = tasks.GenSettings(
         max_tokens=args.max_tokens, temperature=args.temperature, top_p=args.top_p, decoding=args.decoding,
-        edit_tokens=args.edit_tokens, edit_samples=args.edit_samples, max_edits=args.max_edits)
+        edit_tokens=args.edit_tokens, edit_samples=args.edit_samples, max_edits=args.max_edits,
+        repair_candidates=args.repair_candidates)
     limits = Limits(timeout_s=args.timeout, memory_mb=args.memory_mb)
     runtime = ModelRuntime(spec)
     load_started = time.perf_counter()
