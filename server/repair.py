@@ -83,6 +83,7 @@ class RepairCandidate:
     checks: CheckReport | None
     offered: bool = False  # it helps and is worse at nothing
     verdict: str = ""  # what was verified (offered), or why it was not offered
+    attempt: int = 0  # which generation wrote it (0: the greedy one)
 
 
 @dataclass
@@ -228,7 +229,7 @@ def repair(runtime: ModelRuntime, gate: LintGate, text: str, line: int, *, name:
         checks = None
         if run_code and verdict.offered and result.before_checks is not None:
             checks = run_checks(new_text, new_span or span, checks_from=(span, text))
-        candidate = RepairCandidate(code, new_text, verdict.errors_after, verdict.offered, checks)
+        candidate = RepairCandidate(code, new_text, verdict.errors_after, verdict.offered, checks, attempt=attempt)
         result.candidates.append(candidate)
         candidate.offered, candidate.verdict = _judge(result, candidate, len(before.messages),
                                                       check_kinds(span, tests))

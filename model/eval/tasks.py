@@ -389,7 +389,8 @@ def _fix(problem: Problem, fmt: str, generator: Generator, settings: GenSettings
     before = result.before_checks
     extra = {"offered": result.offered is not None, "verification": result.verification, "reason": result.reason,
              "checks_before": f"{before.passed}/{before.total}" if before else None,
-             "candidates": [{"offered": c.offered, "verdict": c.verdict, "code": c.code} for c in result.candidates]}
+             "candidates": [{"attempt": c.attempt, "offered": c.offered, "verdict": c.verdict, "code": c.code}
+                            for c in result.candidates]}
     return Sample(code, "\n# ---\n".join(c.code for c in result.candidates), result.generated_tokens,
                   finish="offered" if result.offered else "none", extra=extra)
 
