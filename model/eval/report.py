@@ -100,6 +100,7 @@ def rows(results: list[dict]) -> list[dict]:
             table.append({
                 "run": result["_file"], "model": _model_name(result), "format": fmt, "task": task,
                 "protocol": protocol,
+                "repair_candidates": settings.get("repair_candidates") or _default_repair_candidates(),
                 "n": summary["n"], "temperature": settings["temperature"], "max_tokens": settings["max_tokens"],
                 "problems": summary["problems"], "summary": summary, "samples": problems,
                 "elapsed_s": record.get("elapsed_s", 0.0), "s_per_sample": record.get("elapsed_s", 0.0) / max(1, samples),
@@ -161,10 +162,46 @@ def markdown(table: list[dict]) -> str:
                   "HumanEval's hidden tests. pass@k: the unbiased estimator over the same samples.",
                   "s/candidate: writing, linting and checking one candidate (the feature at k takes k times",
                   "that), in the run's process.", "", *pick_table(picks)]
+    repairs = [row for row in table if row["task"] == "fix" and row.get("protocol")]
+    if repairs:
+        lines += ["", "## Repair: fixed within k candidates", "",
+                  "HumanEvalFix through the repair feature: its first candidate is greedy, the others",
+                  "sampled; it offers the first that passes the problem's tests (run in the sandbox), so",
+                  "fix@k is the share of problems fixed by one of its first k candidates (one run at K",
+                  "candidates gives every k <= K).", "", *repair_table(repairs)]
     lines += ["", "![pass@k vs k](passk.png)", "", PUBLISHED, "",
               "Reproduce a row: the settings are in its file (`settings`), e.g.",
               "`nice -n 10 editseq eval --task all --model base --format chat -n 1 --temperature 0`.", ""]
     return "\n".join(lines)
+
+
+def _default_repair_candidates() -> int:
+    from editseq.options import Options
+
+    return Options().repair_candidates
+
+
+def fixed_within(samples: list[list[dict]], k: int) -> float:
+    """Share of problems whose offered repair passed and came from one of the first k attempts."""
+    def fixed(sample: dict) -> bool:
+        offered = [c for c in sample.get("extra", {}).get("candidates", []) if c.get("offered")]
+        return bool(sample.get("passed")) and bool(offered) and offered[-1].get("attempt", 0) < k
+    return sum(fixed(problem[0]) for problem in samples) / max(1, len(samples))
+
+
+def repair_table(rows_: list[dict]) -> list[str]:
+    ks = (1, 2, 3, 5, 10)
+    lines = ["| model | format | problems | candidates | " + " | ".join(f"fix@{k}" for k in ks) + " | s/problem |",
+             "|---|---|---|---|" + "---|" * len(ks) + "---|"]
+    for row in rows_:
+        limit = row["repair_candidates"]  # a run with K candidates says nothing of k > K: "-"
+        recorded = all("attempt" in c for problem in row["samples"] for sample in problem
+                       for c in sample.get("extra", {}).get("candidates", []))  # older runs: only k = K
+        cells = [_pct(fixed_within(row["samples"], k)) if k == limit or (k < limit and recorded) else "-"
+                 for k in ks]
+        lines.append(f"| {row['model']} | {row['format']} | {_problems_label(row)} | {limit} | "
+                     + " | ".join(cells) + f" | {row['s_per_sample']:.1f} |")
+    return lines
 
 
 README_BEGIN = "<!-- eval-report:begin -->"

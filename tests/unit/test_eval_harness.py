@@ -270,3 +270,12 @@ def test_fix_and_explain_send_the_prompts_the_features_send(fmt):
             max_chars=len(problem.docstring))
     assert harness.prompts[0] == feature.prompts[0]
     assert tasks.example_prompt("explain", problem, fmt, tasks.Generator(Recorder())) == feature.prompts[0]
+
+
+def test_fixed_within_k_counts_problems_fixed_by_one_of_the_first_k_attempts():
+    def sample(passed, attempts_offered):
+        return [{"passed": passed, "extra": {"candidates": [{"attempt": a, "offered": o} for a, o in attempts_offered]}}]
+
+    samples = [sample(True, [(0, True)]), sample(True, [(0, False), (3, True)]), sample(False, [(1, False)]),
+               sample(False, [(2, True)])]  # offered by its checks, yet the hidden test fails it
+    assert [report.fixed_within(samples, k) for k in (1, 3, 4, 10)] == [0.25, 0.25, 0.5, 0.5]
