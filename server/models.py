@@ -1,5 +1,10 @@
 """The server's models: which files the options select, the loaded runtimes, and the lint gate.
 
+With ``backend: openai`` the runtimes are ``RemoteRuntime``s on the options' endpoint (the
+edit-sequence model as ``remoteModel``, the chat model as ``remoteChatModel``), tokenizing with
+the local GGUF the options select; ``remoteFallback: local`` wraps each in a
+``FallbackRuntime`` over the local runtime it stands for.
+
 A registry, not a pipeline: it loads a runtime on first use, reloads it only when the options
 change its files or settings, and closes everything on shutdown. Thread-safe and blocking: call
 it off the event loop.
@@ -25,6 +30,8 @@ from .runtime import (
     merge,
     shipped_adapter_path,
 )
+from .runtime.fallback import FallbackRuntime
+from .runtime.remote import RemoteRuntime, RemoteSpec
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +94,21 @@ def edit_spec(options: Options, build: bool = False, progress: Progress | None =
     return dataclasses.replace(spec, path=path, adapter=None, merged_from=(spec.path, spec.adapter))
 
 
+def remote_spec(options: Options, chat: bool = False) -> RemoteSpec:
+    """The model on the server (``backend: openai``): the edit-sequence model, or with ``chat``
+    the instruct model for explain and repair; tokens are counted with the local GGUF."""
+    tokenizer = dataclasses.replace(model_spec(options), adapter=None, n_threads=1, n_gpu_layers=0,
+                                    vocab_only=True)
+    name = (options.remote_chat_model or options.remote_model) if chat else options.remote_model
+    return RemoteSpec(options.endpoint, name, tokenizer, options.api_key_env,
+                      options.remote_connect_timeout, options.remote_token_timeout)
+
+
+def selected_spec(options: Options) -> ModelSpec | RemoteSpec:
+    """The edit-sequence model ``options`` select, local or remote (not built)."""
+    return remote_spec(options) if options.backend == "openai" else edit_spec(options)
+
+
 def prepare_models() -> list[str]:
     """Build what a first start would otherwise build (install.sh runs this): the default
     model's merge, and the coder tier's GGUF and merge when its parts are installed. One line
@@ -108,8 +130,10 @@ def prepare_models() -> list[str]:
     return done
 
 
-def describe(spec: ModelSpec) -> str:
+def describe(spec: ModelSpec | RemoteSpec) -> str:
     """The model as a user reads it: its file, and the adapter's when one is applied."""
+    if isinstance(spec, RemoteSpec):
+        return f"{spec.model} at {spec.endpoint}"
     if spec.merged_from is not None:
         base, adapter = spec.merged_from
         return f"{base.name} + adapter {adapter.name} (merged)"
@@ -125,6 +149,7 @@ class Models:
         self._options = options
         self._factory = runtime_factory
         self.progress = progress  # told while a merged model is built
+        self.warn: Callable[[str], None] = log.warning  # told when a remote model falls back
         self.gate = gate or LintGate(timeout_s=options.lint_timeout)
         self._edit: ModelRuntime | None = None
         self._chat: ModelRuntime | None = None
@@ -133,37 +158,56 @@ class Models:
 
     def configure(self, options: Options) -> None:
         """Apply new options; a runtime reloads on next use only if its files or settings changed."""
+        fallback_changed = options.remote_fallback != self._options.remote_fallback
         self._options = options
         self.gate.timeout_s = options.lint_timeout
         try:
-            wanted = edit_spec(options)
+            wanted = selected_spec(options)
         except ModelError:
             wanted = None
         with self._lock:
-            if self._edit is not None and self._edit.spec != wanted:
+            if self._edit is not None and (self._edit.spec != wanted or fallback_changed):
                 self._edit.close()
                 self._edit = None
+            if self._chat is not None and fallback_changed:
+                self._chat.close()
+                self._chat = None
             if self._functions is not None:  # reloaded on the next implement request
                 self._functions.close()
                 self._functions = None
 
-    def spec(self) -> ModelSpec:
+    def spec(self) -> ModelSpec | RemoteSpec:
         """The edit-sequence model the current options select (raises ModelError)."""
-        return edit_spec(self._options)
+        return selected_spec(self._options)
 
     def edits(self) -> ModelRuntime:
         """The loaded edit-sequence runtime; raises ModelError (with the path and the fix)."""
+        def local() -> ModelSpec:
+            return edit_spec(self._options, build=True, progress=self.progress)
+
         with self._lock:
             if self._edit is None:
-                self._edit = self._factory(edit_spec(self._options, build=True, progress=self.progress))
+                remote = self._options.backend == "openai"
+                self._edit = self._runtime(remote_spec(self._options) if remote else local(), local)
             runtime = self._edit
         runtime.load()
         return runtime
 
+    def _runtime(self, spec: ModelSpec | RemoteSpec, local: Callable[[], ModelSpec]) -> ModelRuntime:
+        """A runtime for ``spec``: the factory's, or a remote one (over ``local()``'s runtime
+        with ``remoteFallback: local``)."""
+        if not isinstance(spec, RemoteSpec):
+            return self._factory(spec)
+        remote = RemoteRuntime(spec, self._factory)
+        if self._options.remote_fallback != "local":
+            return remote
+        return FallbackRuntime(remote, lambda: self._factory(local()), self.warn)
+
     def function_edits(self) -> ModelRuntime:
         """The edit-sequence runtime for implement: the completion model, or the coder tier
-        with its adapter (``functionsModel: coder``)."""
-        if self._options.functions_model != "coder" or self._options.model == "coder":
+        with its adapter (``functionsModel: coder``; the server's model with ``backend: openai``)."""
+        if (self._options.functions_model != "coder" or self._options.model == "coder"
+                or self._options.backend == "openai"):
             return self.edits()
         spec = edit_spec(self._options.replace(model="coder", adapter=""), build=True,
                          progress=self.progress)
@@ -174,7 +218,13 @@ class Models:
         completion model's base, or the coder model (``functionsModel``).
 
         The adapter teaches diffs, not prose; when no adapter is in use this is the same runtime.
+        With ``backend: openai``, ``remoteChatModel`` on the server.
         """
+        local = dataclasses.replace(model_spec(self._options), adapter=None)
+        if self._options.backend == "openai":
+            spec = remote_spec(self._options, chat=True)
+            runtime = self.edits()
+            return runtime if runtime.spec == spec else self._loaded("_chat", spec, lambda: local)
         if self._options.functions_model == "coder":
             spec = dataclasses.replace(model_spec(self._options), path=coder_path(), adapter=None)
         else:
@@ -192,14 +242,15 @@ class Models:
             return self.function_edits(), True
         return self.chat(), False
 
-    def _loaded(self, slot: str, spec: ModelSpec) -> ModelRuntime:
+    def _loaded(self, slot: str, spec: ModelSpec | RemoteSpec,
+                local: Callable[[], ModelSpec] | None = None) -> ModelRuntime:
         """The runtime kept in ``slot`` for ``spec`` (one for another spec is closed), loaded."""
         with self._lock:
             runtime = getattr(self, slot)
             if runtime is None or runtime.spec != spec:
                 if runtime is not None:
                     runtime.close()
-                runtime = self._factory(spec)
+                runtime = self._runtime(spec, local or (lambda: spec))
                 setattr(self, slot, runtime)
         runtime.load()
         return runtime

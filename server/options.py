@@ -69,6 +69,41 @@ class Options:
         10, "Most candidates the model writes for one implement request; each is linted and run "
         "against the function's docstring examples and tests, and the best is offered.", 1, 20
     )
+    backend: str = _option(
+        "local", "Where the model runs: 'local' (llama.cpp in this process) or 'openai' (an "
+        "OpenAI-compatible completions server at endpoint: llama.cpp's server, llama-cpp-python's, "
+        "vLLM; see docs/teams.md). Prompts, checked decoding, the lint gate and the sandbox stay local.",
+        choices=("local", "openai"),
+    )
+    endpoint: str = _option(
+        "", "Base URL of the OpenAI-compatible API for backend 'openai', with its /v1 "
+        "(http://gpu-box:8000/v1)."
+    )
+    remote_model: str = _option(
+        "editseq", "The name the server knows editseq's edit-sequence model by (the base with the "
+        "LintSeq adapter: a model alias, or the LoRA name given to vLLM's --lora-modules); used for "
+        "completions and implement."
+    )
+    remote_chat_model: str = _option(
+        "editseq-chat", "The name the server knows the base instruct model by (without the "
+        "adapter), for explain and repair; '' uses remoteModel for them too."
+    )
+    api_key_env: str = _option(
+        "", "Name of the environment variable that holds the server's API key, sent as a Bearer "
+        "token ('' for none). The key itself is never read from settings and never logged."
+    )
+    remote_fallback: str = _option(
+        "none", "When the model server fails: 'none' (say what failed; no suggestion) or 'local' "
+        "(say so, and use the local model until the server answers again).",
+        choices=("none", "local"),
+    )
+    remote_connect_timeout: float = _option(
+        3.0, "Seconds the model server may take to accept a connection.", 0.1, 60.0
+    )
+    remote_token_timeout: float = _option(
+        10.0, "Seconds the model server may take to send the first token (its prefill) and each "
+        "one after it.", 0.1, 600.0
+    )
     max_file_bytes: int = _option(
         1_000_000, "Larger files get no suggestions (the user is told why).", 1_000, 100_000_000
     )

@@ -22,6 +22,7 @@ from ..implement import ImplementResult, ImplementSettings, implement
 from ..lintgate import detect_indent
 from ..pysource import FunctionSpan, enclosing_function, function_stub
 from ..repair import repair
+from ..runtime import ModelError
 from . import convert
 
 if TYPE_CHECKING:
@@ -120,7 +121,11 @@ def register(server: EditseqServer) -> None:
                 found = ls.functions.function_at(uri, position)
                 if isinstance(found, str):
                     return convert.command_reply(False, found)
-                return await handler(ls, *found)
+                try:
+                    return await handler(ls, *found)
+                except ModelError as exc:  # the model is missing, or its server failed
+                    ls.send_status("error", message=str(exc))
+                    return convert.command_reply(False, str(exc), function=found[2].name)
             return handler
         return decorate
 

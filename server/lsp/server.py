@@ -127,6 +127,9 @@ class EditseqServer(LanguageServer):
         """Warm pylint and load the model off the loop, with progress for clients that show it."""
         token = await self.begin_progress("editseq: loading the model")
         self.send_status("loading")
+        loop = asyncio.get_running_loop()  # a remote model falling back says so, from any thread
+        self.models.warn = lambda message: loop.call_soon_threadsafe(
+            self.tell, types.MessageType.Warning, message, message)
         if token is not None:  # building a merged model takes a few seconds the first time
             loop = asyncio.get_running_loop()
 
