@@ -5,7 +5,8 @@ name of each request picks what it does, so one stub serves every fault (``remot
 the options chooses):
 
 - ``ok`` (or any other name): streams ``Stub.reply`` in small events, cut at the request's
-  stop strings, then ``[DONE]``, as engines do;
+  stop strings, then ``[DONE]``, as engines do; a prompt that ends in the server's hunk header
+  at the cursor is continued with ``Stub.line`` inserted there (like tests/scripted.py);
 - ``slow``: one event every 30 ms, forever; ``stall``: one event, then silence; both until the
   client closes the connection;
 - ``silent``: never answers (not even the status line);
@@ -24,18 +25,21 @@ what was sent and when a cancel closed the stream.
 from __future__ import annotations
 
 import json
+import re
 import select
 import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+LINE = "    return 2 * (width + height)"  # what the stub offers at the cursor
+ANCHOR = re.compile(r"@@ -\d+,0 \+\d+$")  # the server's start of the hunk at the cursor
 REPLY = "@@ -3,0 +4 @@\n+    return 2 * (width + height)\n<|diff|>@@ -0,0 +1 @@\n+import math"
 
 
 class Stub:
-    def __init__(self, reply: str = REPLY) -> None:
-        self.reply = reply
+    def __init__(self, reply: str = REPLY, line: str = LINE) -> None:
+        self.reply, self.line = reply, line
         self.requests: list[dict] = []
         self.streaming = threading.Event()  # a slow or stalled stream has sent its first event
         stub = self
@@ -137,6 +141,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._end()
             return
         text = self.owner.reply
+        if ANCHOR.search(str(body.get("prompt", ""))):  # continue the hunk header at the cursor
+            text = f" @@\n+{self.owner.line}\n<|diff|>"
         if mode != "ignore-stop":
             hits = [text.find(s) for s in stop if s in text]
             if hits:

@@ -142,7 +142,7 @@ class RemoteRuntime:
     ) -> Generation:
         """``ModelRuntime.generate``'s contract, on the server: the text after ``prompt`` until a
         stop string, the end, ``max_tokens`` or ``cancel``; ``on_text`` gets the text so far
-        after every event. ``logprobs``: the tokens' log-probabilities when the server sends
+        after every event (less an end that could begin a stop string). ``logprobs``: the tokens' log-probabilities when the server sends
         them (else None)."""
         self.load()
         prompt_tokens = self.count_tokens(prompt)
@@ -283,6 +283,7 @@ class _Stream:
         self.first_at: float | None = None
         self.usage_tokens: int | None = None
         self.logprobs: list[float] = []
+        self.shown = 0  # characters handed to on_text
 
     def cancelled(self) -> bool:
         return self.cancel is not None and self.cancel.is_set()
@@ -375,7 +376,10 @@ class _Stream:
                 f"on past {passed!r}); fix: serve the model with an engine that honours 'stop' in "
                 "/completions: llama.cpp's server, llama-cpp-python's or vLLM (docs/teams.md)")
         if self.on_text is not None:
-            self.on_text(self.text)
+            shown = self.text[: len(self.text) - _stop_prefix(self.text, self.stop)]
+            if len(shown) > self.shown:
+                self.shown = len(shown)
+                self.on_text(shown)
         return reason
 
 
@@ -386,6 +390,14 @@ def _close_on_cancel(cancel: threading.Event, finished: threading.Event, sock: s
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
             return
+
+
+def _stop_prefix(text: str, stop: tuple[str, ...]) -> int:
+    """The length of the longest end of ``text`` that could begin a stop string: held back from
+    ``on_text`` until the next event shows it is not one (as engines hold it back), so a server
+    that ignores stop strings is caught before any of its text is shown."""
+    return max((n for s in stop for n in range(min(len(s) - 1, len(text)), 0, -1)
+                if text.endswith(s[:n])), default=0)
 
 
 def _sse_data(line: str) -> str | None:
