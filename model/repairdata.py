@@ -33,14 +33,19 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from tqdm import tqdm
-
 from editseq import editformat
 from editseq.lintgate import LintGate
 from editseq.model import mutate
 from editseq.model.prepare import DATA_DIR, _write_atomic
 from editseq.pysource import enclosing_function, test_functions_for
-from editseq.repair import CheckReport, relative_lint, repair_edit_prompt, repair_instruction, run_checks
+from editseq.repair import (
+    CheckReport,
+    relative_lint,
+    repair_edit_prompt,
+    repair_instruction,
+    run_checks,
+)
+from tqdm import tqdm
 
 log = logging.getLogger("editseq.model.repairdata")
 

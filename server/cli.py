@@ -208,8 +208,8 @@ def run_function_command(args: argparse.Namespace) -> int:
             reply = {"function": span.name, "explanation": result.text, "latency_ms": round(result.latency_ms)}
             print(json.dumps(reply, indent=2) if args.json else result.text)
             return 0
-        runtime, edits = models.repairer()
-        fixed = repair(runtime, models.gate, text, span.start, name=span.name, edits=edits,
+        (runtime, edits), *also = models.repair_writers()
+        fixed = repair(runtime, models.gate, text, span.start, name=span.name, edits=edits, also=also,
                        candidates=options.repair_candidates, run_code=not args.no_run)
     except ModelError as exc:
         raise SystemExit(f"editseq: {exc}") from exc

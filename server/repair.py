@@ -18,7 +18,7 @@ import json
 import textwrap
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from . import editformat, sandbox
@@ -191,12 +191,14 @@ def _candidate_code(generated: str, name: str) -> str | None:
 
 def repair(runtime: ModelRuntime, gate: LintGate, text: str, line: int, *, name: str | None = None,
            candidates: int = 3, max_tokens: int = 320, temperature: float = 0.7, run_code: bool = True,
-           edits: bool = False, cancel: threading.Event | None = None) -> RepairResult:
+           edits: bool = False, also: Sequence[tuple[ModelRuntime, bool]] = (),
+           cancel: threading.Event | None = None) -> RepairResult:
     """Propose a verified repair of the function at ``line`` (or called ``name``).
 
     ``edits``: ``runtime`` is an edit-sequence model, which answers with replacement edits to the
     function (``repair_edit_prompt``); else a chat model, which rewrites it (``repair_prompt``).
-    The first candidate is greedy, the others sampled at ``temperature``.
+    ``also``: more (runtime, edits) writers, taking turns with the first: models that fix
+    different bugs. Each writer's first candidate is greedy, its others sampled at ``temperature``.
     """
     started = time.perf_counter()
     span = enclosing_function(text, line, name)
@@ -212,16 +214,17 @@ def repair(runtime: ModelRuntime, gate: LintGate, text: str, line: int, *, name:
     tests = test_functions_for(text, span.name)
     source = span.source(lines)
     instruction = repair_instruction(span.name, relative_lint(before.messages, span), result.before_checks)
-    write = _edit_writer(runtime, source, instruction) if edits else _chat_writer(runtime, source, instruction,
-                                                                                span.name)
+    writers = [_edit_writer(r, source, instruction) if e else _chat_writer(r, source, instruction, span.name)
+               for r, e in [(runtime, edits), *also]]
     for attempt in range(candidates):
-        code, generation = write(max_tokens=max_tokens, temperature=temperature if attempt else 0.0, seed=attempt,
-                                 cancel=cancel)
+        turn = attempt // len(writers)  # this writer's how-manieth candidate
+        code, generation = writers[attempt % len(writers)](
+            max_tokens=max_tokens, temperature=temperature if turn else 0.0, seed=turn, cancel=cancel)
         result.generated_tokens += generation.generated_tokens
         if generation.finish == "cancelled":
             result.reason = "cancelled"
             break
-        if code is None or code.strip() == source.strip():
+        if code is None or code.strip() == source.strip() or any(c.code == code for c in result.candidates):
             continue
         new_text = _replace_function(lines, span, code)
         verdict = gate.judge(text, new_text)

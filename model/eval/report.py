@@ -95,8 +95,9 @@ def rows(results: list[dict]) -> list[dict]:
             fmt = _format(result)
             if task in tasks.THROUGH_FEATURES and not protocol:
                 fmt += ", harness prompt"  # an older run: not the shipped feature's code path
-            elif task == "fix" and settings["format"] == "lintseq":
-                fmt = "lintseq (replacement edits)"  # the repair feature's, whatever --decoding says
+            elif task == "fix":  # the repair feature's writers, whatever --decoding says
+                writers = settings.get("repair_with") or (["edits"] if settings["format"] == "lintseq" else ["chat"])
+                fmt = " + ".join({"edits": "replacement edits", "chat": "chat rewrite"}[w] for w in writers)
             table.append({
                 "run": result["_file"], "model": _model_name(result), "format": fmt, "task": task,
                 "protocol": protocol,

@@ -71,6 +71,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-edits", type=int, default=24, help="lintseq checked: edits per program")
     parser.add_argument("--repair-candidates", type=int, default=None,
                         help="fix: the repair feature's candidates (default: its option's default)")
+    parser.add_argument("--repair-with", nargs="+", choices=("edits", "chat"), default=None,
+                        help="fix: who writes candidates, in turn (default: the format's own)")
     parser.add_argument("--limit", type=int, default=None, help="only the first K problems")
     parser.add_argument("--shard", type=_shard, default=None, metavar="I/K",
                         help="only problems whose index is I modulo K (run K processes, then merge)")
@@ -222,7 +224,7 @@ def run(args: argparse.Namespace) -> Path:
     gen_settings = tasks.GenSettings(
         max_tokens=args.max_tokens, temperature=args.temperature, top_p=args.top_p, decoding=args.decoding,
         edit_tokens=args.edit_tokens, edit_samples=args.edit_samples, max_edits=args.max_edits,
-        repair_candidates=args.repair_candidates)
+        repair_candidates=args.repair_candidates, repair_with=tuple(args.repair_with or ()))
     limits = Limits(timeout_s=args.timeout, memory_mb=args.memory_mb)
     runtime = ModelRuntime(spec)
     load_started = time.perf_counter()

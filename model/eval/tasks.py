@@ -14,11 +14,13 @@ Tasks:
 - Fix: through the repair feature (``editseq.repair.repair``, the code the server and CLI run)
   on the buggy function as a user's file with its tests (``fix_file``): the feature runs the
   tests in the sandbox, prompts with the function, its lint errors and the failing output ("Fix
-  bugs in {entry_point}."), and offers a candidate only if it passes more checks. lintseq: the
-  model answers with replacement edits to the function; chat: with a rewrite. The sample is the
-  offered function, else the buggy one (so pass@1 is the share of problems the feature fixes).
-- Explain: step 1 through the explain feature (``editseq.explain.explain``, chat format in both
-  formats, as the feature always uses) on declaration + canonical_solution, bound by
+  bugs in {entry_point}."), and offers a candidate only if it passes more checks. Its writers
+  (``GenSettings.repair_with``, in turn): "edits", the model as loaded, answering with
+  replacement edits to the function (lintseq's default), and "chat", the same model without its
+  adapter, rewriting it (chat's default). The sample is the offered function, else the buggy one
+  (so pass@1 is the share of problems the feature fixes).
+- Explain: step 1 through the explain feature (``editseq.explain.explain``, by the model without
+  its adapter in its chat format, as the feature does) on declaration + canonical_solution, bound by
   len(docstring) characters ("Provide a concise natural language description of the code using
   at most {n} characters."); the answer is cut at the first code-like line, and lines of the
   solution longer than 20 characters are removed (OctoPack's ``remove_code``). Step 2, from the
@@ -129,6 +131,9 @@ class GenSettings:
     edit_samples: int = 2  # lintseq checked: attempts per edit
     max_edits: int = 24  # lintseq checked
     repair_candidates: int | None = None  # fix: the repair feature's candidates (None: its option's default)
+    # fix: who writes candidates, in turn: "edits" (the model as loaded) and/or "chat" (the same
+    # model without its adapter); () : the format's own ("edits" for lintseq, "chat" for chat)
+    repair_with: tuple[str, ...] = ()
 
 
 @dataclass
@@ -151,7 +156,17 @@ class Generator:
     def __init__(self, runtime: ModelRuntime) -> None:
         self.runtime = runtime
         self._chat: ChatFormat | None = None
+        self._chat_runtime: ModelRuntime | None = None
         self.template_source = ""  # the chat format's source, once a chat prompt was made
+
+    def chat_runtime(self) -> ModelRuntime:
+        """The model without its adapter (the chat model the features use beside an adapter)."""
+        if self.runtime.spec.adapter is None:
+            return self.runtime
+        if self._chat_runtime is None:
+            self._chat_runtime = ModelRuntime(replace(self.runtime.spec, adapter=None))
+            self._chat_runtime.load()
+        return self._chat_runtime
 
     # -- chat --
     def chat_prompt(self, user: str, assistant_prefix: str = "") -> str:
@@ -383,8 +398,11 @@ def _fix(problem: Problem, fmt: str, generator: Generator, settings: GenSettings
     from editseq.repair import repair
 
     text = fix_file(problem)
-    result = repair(generator.runtime, lint_gate(), text, 0, name=problem.entry_point,
-                    edits=fmt == "lintseq", **fix_settings(settings))
+    writers = settings.repair_with or (("edits",) if fmt == "lintseq" else ("chat",))
+    (runtime, edits), *also = [(generator.runtime, True) if w == "edits" else (generator.chat_runtime(), False)
+                               for w in writers]
+    result = repair(runtime, lint_gate(), text, 0, name=problem.entry_point, edits=edits, also=also,
+                    **fix_settings(settings))
     code = result.offered.code if result.offered else problem.declaration + problem.buggy_solution
     before = result.before_checks
     extra = {"offered": result.offered is not None, "verification": result.verification, "reason": result.reason,
@@ -405,7 +423,7 @@ def _explain(problem: Problem, fmt: str, generator: Generator, settings: GenSett
     span = enclosing_function(text, 0, problem.entry_point)
     # The answer is cut to len(docstring) characters: tokens past about half that are never kept.
     describe_tokens = min(settings.max_tokens, len(problem.docstring) // 2 + 16)
-    first = explain(generator.runtime, text.split("\n"), span, max_tokens=describe_tokens,
+    first = explain(generator.chat_runtime(), text.split("\n"), span, max_tokens=describe_tokens,
                     temperature=settings.temperature, seed=seed, max_chars=len(problem.docstring))
     description = clean_description(first.text, problem)
     regenerate = description + "\n" + REGENERATE_INSTRUCTION
@@ -492,9 +510,9 @@ def example_prompt(task: str, problem: Problem, fmt: str, generator: Generator) 
     elif task == "synthesize":
         user = problem.instruction.strip()
     elif task == "fix":
-        return fix_prompt(problem, fmt, generator.runtime)
+        return fix_prompt(problem, fmt, generator.runtime if fmt == "lintseq" else generator.chat_runtime())
     else:
-        return explain_prompt_for(problem, generator.runtime)
+        return explain_prompt_for(problem, generator.chat_runtime())
     if fmt == "chat":
         return generator.chat_prompt(user)
     return editformat.build_prompt(user, state) if state else user + editformat.DIFF_SEP

@@ -88,8 +88,8 @@ class Functions:
         return explain(self.server.models.chat(), text.split("\n"), span, cancel=cancel)
 
     def repair_job(self, text: str, span: FunctionSpan, cancel):
-        runtime, edits = self.server.models.repairer()
-        return repair(runtime, self.server.models.gate, text, span.start, edits=edits,
+        (runtime, edits), *also = self.server.models.repair_writers()
+        return repair(runtime, self.server.models.gate, text, span.start, edits=edits, also=also,
                       candidates=self.server.options.repair_candidates, cancel=cancel)
 
     def implement_job(self, text: str, span: FunctionSpan, progress, cancel) -> ImplementResult:

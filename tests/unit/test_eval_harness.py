@@ -2,8 +2,8 @@
 
 import argparse
 import json
-from types import SimpleNamespace
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from editseq import editformat
@@ -168,7 +168,7 @@ def test_runner_lintseq_format_and_report(fake_model, tmp_path):
     assert "  old\n" not in block and "Not measured through the features yet." in block  # no fix/explain run
     run.run(args_for(fake_model, tmp_path, task="fix", format="chat"))
     assert report.main(["--results-dir", str(path.parent), "--readme", str(project)]) == 0
-    assert "HumanEvalFix pass@1 fake, chat: 100.0% (2 (partial) problems, n 1, T 0)" in project.read_text()
+    assert "HumanEvalFix pass@1 fake, chat rewrite: 100.0% (2 (partial) problems, n 1, T 0)" in project.read_text()
     assert (path.parent / "passk.png").stat().st_size > 1000
 
 
@@ -236,7 +236,7 @@ class Recorder(FakeRuntime):
     """FakeRuntime that keeps every prompt it is sent."""
 
     def __init__(self):
-        super().__init__(spec=SimpleNamespace(n_ctx=4096))
+        super().__init__(spec=SimpleNamespace(n_ctx=4096, adapter=None))
         self.prompts = []
 
     def generate(self, prompt, **kwargs):

@@ -130,3 +130,23 @@ def test_an_edit_whose_minus_rows_do_not_match_is_not_applied(gate):
     result = repair(model, gate, BUGGY, 8, edits=True, candidates=1)
     assert result.offered is None and not result.candidates  # the edit changed nothing
     assert result.reason == "the model wrote no usable rewrite of the function"
+
+
+def test_writers_take_turns_each_greedy_first(gate):
+    """An edit model and a chat model alternate; the chat model's greedy rewrite fixes it."""
+    edit_model = Scripted(["@@ -9 +9 @@\n-    return a - b\n+    return b - a"])  # still wrong
+    fixed = BUGGY.split("\n\n\n")[0].replace("a - b", "a + b")
+    chat_model = Scripted([fence(fixed)])
+    calls = []
+    for model in (edit_model, chat_model):
+        original = model.generate
+
+        def generate(prompt, *, _original=original, _model=model, **kwargs):
+            calls.append((_model, kwargs["temperature"], kwargs["seed"]))
+            return _original(prompt, **kwargs)
+
+        model.generate = generate
+    result = repair(edit_model, gate, BUGGY, 8, edits=True, also=[(chat_model, False)], candidates=4)
+    assert calls == [(edit_model, 0.0, 0), (chat_model, 0.0, 0)]  # it stopped once all checks passed
+    assert result.offered is not None and result.offered.attempt == 1 and "a + b" in result.offered.new_text
+    assert [c.attempt for c in result.candidates] == [0, 1]

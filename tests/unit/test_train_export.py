@@ -14,7 +14,13 @@ transformers = pytest.importorskip("transformers")
 pytest.importorskip("peft")
 gguf = pytest.importorskip("gguf")
 
-from editseq.editformat import DIFF_SEP, build_prompt, render_sequence, replacement_text, state_edits  # noqa: E402
+from editseq.editformat import (  # noqa: E402
+    DIFF_SEP,
+    build_prompt,
+    render_sequence,
+    replacement_text,
+    state_edits,
+)
 from editseq.model import export as ex  # noqa: E402
 from editseq.model import train as tr  # noqa: E402
 
