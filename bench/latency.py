@@ -2,6 +2,13 @@
 
     python bench/latency.py [--sizes 50 300 1000] [--steps 12] [--max-tokens 48]
                             [--out bench/results/latency.json] [--readme README.md]
+    python bench/latency.py --backend openai --endpoint http://gpu-box:8000/v1 [--loads idle]
+
+With ``--backend openai`` the server under test sends the model's work to that endpoint
+(docs/teams.md; ``--remote-model``, ``--api-key-env`` as the options), and the same table shows
+what the model server costs per keystroke: the decode column is the rate the editseq server
+saw over the network (there is no raw local rate to set beside it), and the busy row's spinner
+runs here, beside the editor, not on the model server.
 
 For each fixture size the benchmark opens a file of about that many lines (cut from the Python
 standard library at a top-level definition, so it is real code), deletes the body of the last
@@ -198,6 +205,7 @@ async def run_size(size: int, steps: int, options: dict) -> dict:
         "server_decode_tok_s": (sum(t["generatedTokens"] for t in decoded)
                                 / max(sum(t["decodeMs"] for t in decoded) / 1000, 1e-9)),
         "server_rss_mb": rss,
+        "backend": options.get("backend", "local"), "endpoint": options.get("endpoint"),
         "prompt": text,  # the raw measurement decodes after as many tokens of the same code
     }
 
@@ -228,9 +236,15 @@ def table(results: dict) -> str:
                 f"| {load} | {r['lines']} | {r['first_line_p50_ms']:.0f} / {r['first_line_p95_ms']:.0f} "
                 f"| {r['full_edit_p50_ms']:.0f} / {r['full_edit_p95_ms']:.0f} | {r['cold_ms']:.0f} "
                 f"| {r['max_ms']:.0f} | {cache} | {r['reprefilled_tokens_p50']:.0f} "
-                f"| {r['server_decode_tok_s']:.0f} / {r['raw_decode_tok_s']:.0f} "
-                f"({r['server_decode_tok_s'] / r['raw_decode_tok_s']:.0%}) | {r['server_rss_mb']:.0f} |")
+                f"| {decode_cell(r)} | {r['server_rss_mb']:.0f} |")
     return "\n".join(out)
+
+
+def decode_cell(r: dict) -> str:
+    raw = r.get("raw_decode_tok_s")
+    if raw is None:  # a remote backend: the rate seen over the network, nothing local to compare
+        return f"{r['server_decode_tok_s']:.0f} / -"
+    return f"{r['server_decode_tok_s']:.0f} / {raw:.0f} ({r['server_decode_tok_s'] / raw:.0%})"
 
 
 def render_readme(readme: Path, results: dict, source: Path) -> None:
@@ -256,11 +270,20 @@ def main() -> None:
     parser.add_argument("--readme", type=Path, default=None,
                         help="render the table into this README from --out (or run and render)")
     parser.add_argument("--from-json", type=Path, default=None, help="only render this result file")
+    parser.add_argument("--backend", choices=("local", "openai"), default="local")
+    parser.add_argument("--endpoint", default="", help="the model server's API base URL (--backend openai)")
+    parser.add_argument("--remote-model", default="editseq", help="its name for editseq's model")
+    parser.add_argument("--api-key-env", default="", help="the variable holding its API key")
     args = parser.parse_args()
+    if args.backend == "openai" and not args.endpoint:
+        parser.error("--backend openai needs --endpoint URL (e.g. http://127.0.0.1:8080/v1)")
     if args.from_json:
         render_readme(args.readme, json.loads(args.from_json.read_text()), args.from_json)
         return
     options = {"maxTokens": args.max_tokens, "samples": args.samples, "temperature": 0.0}
+    if args.backend == "openai":
+        options.update(backend="openai", endpoint=args.endpoint, remoteModel=args.remote_model,
+                       apiKeyEnv=args.api_key_env)
     results = {"options": options, "machine": args.machine, "loads": {}}
     for load in args.loads.split(","):
         spinner = None
@@ -271,8 +294,9 @@ def main() -> None:
             for size in args.sizes:
                 print(f"{load}: fixture of ~{size} lines ...", file=sys.stderr)
                 row = asyncio.run(run_size(size, args.steps, options))
-                row["raw_decode_tok_s"] = raw_decode_rate(row.pop("prompt"), int(row["prompt_tokens_p50"]),
-                                                          args.max_tokens)
+                prompt = row.pop("prompt")
+                row["raw_decode_tok_s"] = None if args.backend == "openai" else raw_decode_rate(
+                    prompt, int(row["prompt_tokens_p50"]), args.max_tokens)
                 rows.append(row)
             results["loads"][load] = rows
         finally:

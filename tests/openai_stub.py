@@ -15,7 +15,8 @@ the options chooses):
 - ``garbage``: an event whose data is not JSON; ``nochoices``: JSON without choices;
 - ``ignore-stop``: streams past the stop string;
 - ``json``: a plain JSON reply instead of a stream;
-- ``http-401``, ``http-404``, ``http-500``: that status with an OpenAI-style error body.
+- ``http-401``, ``http-404``, ``http-500``: that status with an OpenAI-style error body;
+- ``no-top-k-0``: refuses ``top_k: 0`` with HTTP 400, as vLLM does, else ``ok``.
 
 Each request is recorded (``Stub.requests``: path, headers, body, and for streams the
 ``time.monotonic()`` when the stub saw the client close the connection), so a test can check
@@ -95,6 +96,10 @@ class _Handler(BaseHTTPRequestHandler):
         if mode.startswith("http-"):
             status = int(mode.removeprefix("http-"))
             self._json(status, {"error": {"message": f"stub says {status}", "type": "stub"}})
+            return
+        if mode == "no-top-k-0" and body.get("top_k") == 0:  # as vLLM answers (its "off" is -1)
+            self._json(400, {"object": "error", "message": "top_k must be -1 (disable), or at least 1, "
+                             "got 0.", "type": "BadRequestError", "code": 400})
             return
         if mode == "json":
             self._json(200, {"choices": [{"text": "x", "finish_reason": "stop"}]})

@@ -44,6 +44,10 @@ DETAIL_CHARS = 200  # of an error body, quoted in the message
 class RemoteError(ModelError):
     """The model server failed; the message names the endpoint and the fix."""
 
+    def __init__(self, message: str, status: int | None = None, detail: str = "") -> None:
+        super().__init__(message)
+        self.status, self.detail = status, detail  # an HTTP error's status and the server's words
+
 
 @dataclass(frozen=True)
 class RemoteSpec:
@@ -69,6 +73,7 @@ class RemoteRuntime:
         self.spec = spec
         self._tokenizer = tokenizer_factory(spec.tokenizer)
         self._reached = False  # the server answered GET /models once
+        self._top_k = True  # send top_k: 0 (llama.cpp: off); off once a server refuses it (vLLM: -1)
         self.load_s = 0.0
         url = urlsplit(spec.endpoint.strip())
         self._scheme, self._host, self._base = url.scheme, url.hostname or "", url.path.rstrip("/")
@@ -155,15 +160,25 @@ class RemoteRuntime:
         body: dict[str, Any] = {
             "model": self.spec.model, "prompt": prompt, "max_tokens": max_tokens,
             "temperature": temperature, "top_p": top_p, "seed": seed, "stream": True,
-            "top_k": 0, "min_p": 0.0, "repeat_penalty": 1.0,  # sample as the local runtime does
+            "min_p": 0.0, "repeat_penalty": 1.0,  # sample as the local runtime does
         }
+        if self._top_k:
+            body["top_k"] = 0
         if stop:
             body["stop"] = list(stop)
         if logprobs:
             body["logprobs"] = 1
         started = time.perf_counter()
         stream = _Stream(self, stop, cancel, on_text)
-        stream.run(body)
+        try:
+            stream.run(body)
+        except RemoteError as exc:
+            if not (exc.status == 400 and "top_k" in exc.detail and body.pop("top_k", None) is not None):
+                raise
+            self._top_k = False  # its "no top-k" is another value (vLLM's -1), and its default
+            log.info("%s refuses top_k 0; sending none", self.spec.endpoint)
+            stream = _Stream(self, stop, cancel, on_text)
+            stream.run(body)
         ended = time.perf_counter()
         first = stream.first_at or ended
         generated = stream.usage_tokens
@@ -244,16 +259,18 @@ class RemoteRuntime:
         where = f"the model server at {self.spec.endpoint}"
         if status in (401, 403):
             key = f"the variable {self.spec.api_key_env}" if self.spec.api_key_env else "none is set"
-            return RemoteError(f"{where} refused the API key: {said}; fix: set option 'apiKeyEnv' to "
-                               f"the name of an environment variable holding a key it accepts (now: {key})")
-        if status == 404:
-            return RemoteError(f"{where} has no {self._base + path} or no model '{self.spec.model}': "
-                               f"{said}; fix: make 'endpoint' the API's base URL with its /v1, and "
-                               f"'remoteModel'/'remoteChatModel' names listed at {self.spec.endpoint}/models")
-        if 400 <= status < 500:
-            return RemoteError(f"{where} rejected the request: {said}; fix: check that it serves an "
-                               "OpenAI-compatible /completions API for this model (docs/teams.md)")
-        return RemoteError(f"{where} failed: {said}; fix: see the server's log, or restart it")
+            message = (f"{where} refused the API key: {said}; fix: set option 'apiKeyEnv' to the name "
+                       f"of an environment variable holding a key it accepts (now: {key})")
+        elif status == 404:
+            message = (f"{where} has no {self._base + path} or no model '{self.spec.model}': {said}; fix: "
+                       f"make 'endpoint' the API's base URL with its /v1, and 'remoteModel'/"
+                       f"'remoteChatModel' names listed at {self.spec.endpoint}/models")
+        elif 400 <= status < 500:
+            message = (f"{where} rejected the request: {said}; fix: check that it serves an "
+                       "OpenAI-compatible /completions API for this model (docs/teams.md)")
+        else:
+            message = f"{where} failed: {said}; fix: see the server's log, or restart it"
+        return RemoteError(message, status, detail)
 
     def _lost(self, exc: Exception) -> RemoteError:
         """A fault after the connection was made, as RemoteError."""

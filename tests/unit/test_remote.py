@@ -56,6 +56,15 @@ def test_streams_the_text_up_to_the_stop_string_and_sends_the_sampling_settings(
     assert generation.generated_tokens > 0
 
 
+def test_a_server_that_refuses_top_k_0_is_asked_again_without_it(stub):
+    remote = runtime(stub.endpoint, "no-top-k-0")
+    assert remote.generate("p", max_tokens=40, stop=STOP).text == REPLY.split(STOP[0])[0]
+    first, second = stub.completions()[-2:]
+    assert first["body"]["top_k"] == 0 and "top_k" not in second["body"]
+    remote.generate("p", max_tokens=40, stop=STOP)
+    assert "top_k" not in stub.completions()[-1]["body"]  # remembered
+
+
 def test_the_api_key_comes_from_the_named_environment_variable(stub, monkeypatch):
     monkeypatch.setenv("EDITSEQ_TEST_KEY", "sk-secret")
     runtime(stub.endpoint, api_key_env="EDITSEQ_TEST_KEY").generate("p", max_tokens=4)
