@@ -89,8 +89,12 @@ class Session:
         self.reports: list[tuple[float, dict]] = []  # (arrival, the suggestion field)
         self.uri, self.version, self.text = "file:///bench/fixture.py", 0, ""
 
+        self.failure = ""  # what the server reported when the model (or its server) failed
+
         @self.client.feature("editseq/status")
         def on_status(params):
+            if plain(params).get("state") == "error":
+                self.failure = plain(params).get("message", "")
             suggestion = plain(params).get("suggestion")
             if suggestion is not None:
                 self.reports.append((time.perf_counter(), suggestion))
@@ -140,6 +144,8 @@ class Session:
             whole = [(t, r) for t, r in self.reports[seen:] if not r["partial"]]
             if whole:
                 break
+            if self.failure:  # no report follows: a benchmark of a failing model means nothing
+                raise SystemExit(f"bench: the server failed: {self.failure}")
             await asyncio.sleep(0.005)
         arrival, report = whole[0]
         return (answered - sent) * 1000, list(result.items) if result else [], report, (arrival - sent) * 1000

@@ -101,8 +101,8 @@ class Options:
         3.0, "Seconds the model server may take to accept a connection.", 0.1, 60.0
     )
     remote_token_timeout: float = _option(
-        10.0, "Seconds the model server may take to send the first token (its prefill) and each "
-        "one after it.", 0.1, 600.0
+        30.0, "Seconds the model server may take to send the first token (its prefill: the longest "
+        "wait, seconds for a long file on a CPU server) and each one after it.", 0.1, 600.0
     )
     max_file_bytes: int = _option(
         1_000_000, "Larger files get no suggestions (the user is told why).", 1_000, 100_000_000

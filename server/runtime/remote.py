@@ -56,7 +56,7 @@ class RemoteSpec:
     tokenizer: ModelSpec  # the same model's GGUF, read for its vocabulary only
     api_key_env: str = ""  # the environment variable holding the API key ('' for none)
     connect_timeout: float = 3.0
-    token_timeout: float = 10.0  # for the first token (the prefill) and each one after it
+    token_timeout: float = 30.0  # for the first token (the prefill) and each one after it
 
     @property
     def n_ctx(self) -> int:
