@@ -147,8 +147,9 @@ class RemoteRuntime:
     ) -> Generation:
         """``ModelRuntime.generate``'s contract, on the server: the text after ``prompt`` until a
         stop string, the end, ``max_tokens`` or ``cancel``; ``on_text`` gets the text so far
-        after every event (less an end that could begin a stop string). ``logprobs``: the tokens' log-probabilities when the server sends
-        them (else None)."""
+        after every event (less an end that could begin a stop string). ``logprobs``: the
+        tokens' log-probabilities when the server sends them (else None). ``reused_tokens``
+        is 0: the server's cache is its own."""
         self.load()
         prompt_tokens = self.count_tokens(prompt)
         if prompt_tokens + max_tokens > self.spec.n_ctx:
