@@ -229,13 +229,18 @@ def repair(runtime: ModelRuntime, gate: LintGate, text: str, line: int, *, name:
         new_text = _replace_function(lines, span, code)
         verdict = gate.judge(text, new_text)
         new_span = enclosing_function(new_text, span.start, span.name)
+        # the docstring is the function's spec (its examples are checks): a repair keeps it
+        keeps_docstring = not span.docstring or (new_span is not None and new_span.docstring == span.docstring)
         checks = None
-        if run_code and verdict.offered and result.before_checks is not None:
+        if run_code and verdict.offered and keeps_docstring and result.before_checks is not None:
             checks = run_checks(new_text, new_span or span, checks_from=(span, text))
         candidate = RepairCandidate(code, new_text, verdict.errors_after, verdict.offered, checks, attempt=attempt)
         result.candidates.append(candidate)
-        candidate.offered, candidate.verdict = _judge(result, candidate, len(before.messages),
-                                                      check_kinds(span, tests))
+        if verdict.offered and not keeps_docstring:
+            candidate.verdict = "changes the function's docstring"
+        else:
+            candidate.offered, candidate.verdict = _judge(result, candidate, len(before.messages),
+                                                          check_kinds(span, tests))
         if candidate.offered:
             result.offered = candidate
             result.verification = candidate.verdict

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from editseq.options import Options
 
 pytestmark = pytest.mark.e2e
 DATA = Path(__file__).resolve().parent.parent / "data" / "eval" / "humanevalpack-python-first2.jsonl"
@@ -48,7 +49,9 @@ def check_structure(result: dict, fmt: str) -> None:
             assert execution["status"] in ("passed", "failed", "timeout", "memory", "output_limit")
             assert execution["returncode"] is not None and execution["elapsed_s"] > 0
             assert sample["passed"] == (execution["status"] == "passed")
-            assert sample["generated_tokens"] <= 64 * (2 if task == "explain" else 1)
+            # per answer: explain answers twice (describe, regenerate), fix once per repair candidate
+            answers = {"explain": 2, "fix": Options().repair_candidates}.get(task, 1)
+            assert sample["generated_tokens"] <= 64 * answers
             assert isinstance(sample["valid_python"], bool)
             assert sample["lint_errors"] is None or isinstance(sample["lint_errors"], list)
             if task == "explain":

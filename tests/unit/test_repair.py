@@ -110,8 +110,10 @@ def test_report_all_pass_needs_checks():
 def test_a_candidate_cannot_pass_by_dropping_its_doctests(gate):
     no_examples = 'def add(a, b):\n    """Add two numbers."""\n    return a - b'
     result = repair(Scripted([fence(no_examples)]), gate, BUGGY, 8, candidates=1)
-    assert result.offered is None
-    assert result.candidates[0].checks.total == 3  # still judged by the original 2 doctests + 1 test
+    assert result.offered is None and result.candidates[0].verdict == "changes the function's docstring"
+    # were it judged, it would be by the original checks (2 doctests + 1 test), not its own
+    span, new = enclosing_function(BUGGY, 8), BUGGY.replace(BUGGY.split("\n\n\n")[0], no_examples)
+    assert run_checks(new, enclosing_function(new, 0, "add"), checks_from=(span, BUGGY)).total == 3
 
 
 def test_an_edit_model_repairs_with_a_replacement_edit(gate):
@@ -150,3 +152,12 @@ def test_writers_take_turns_each_greedy_first(gate):
     assert calls == [(edit_model, 0.0, 0), (chat_model, 0.0, 0)]  # it stopped once all checks passed
     assert result.offered is not None and result.offered.attempt == 1 and "a + b" in result.offered.new_text
     assert [c.attempt for c in result.candidates] == [0, 1]
+
+
+def test_a_candidate_that_changes_the_docstring_is_not_offered(gate):
+    """Lines written into the docstring (or code put before it) would pass the original checks
+    with the spec gone: not a repair."""
+    model = Scripted(["@@ -1,0 +2 @@\n+    return a + b"])  # before the docstring: it is no longer one
+    result = repair(model, gate, BUGGY, 8, edits=True, candidates=1)
+    assert result.offered is None
+    assert [c.verdict for c in result.candidates] == ["changes the function's docstring"]
