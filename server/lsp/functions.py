@@ -237,13 +237,15 @@ def register(server: EditseqServer) -> None:
         if result.offered is None:  # the client shows the message (ok: false)
             return convert.command_reply(False, f"no implementation of {span.name}: {result.reason}", **fields)
         title = f"Implement {span.name}: {result.verification} (editseq)"
+        stale = f"{document.uri} changed while {span.name} was being implemented; ask again"
+        if ls.functions.changed(document.uri, version):  # typed while the candidates were written
+            return convert.command_reply(False, stale, **fields)
         choice = await ls.window_show_message_request_async(types.ShowMessageRequestParams(
             type=types.MessageType.Info, message=f"{title}. Apply it?",
             actions=[types.MessageActionItem("Apply"), types.MessageActionItem("Cancel")]))
         if choice is not None and choice.title == "Apply":
-            if ls.functions.changed(document.uri, version):
-                return convert.command_reply(False, f"{document.uri} changed while {span.name} was being "
-                                             "implemented; ask again", **fields)
+            if ls.functions.changed(document.uri, version):  # typed while the question was open
+                return convert.command_reply(False, stale, **fields)
             applied = await ls.workspace_apply_edit_async(types.ApplyWorkspaceEditParams(
                 label=title, edit=convert.whole_document_edit(document, version, text,
                                                               result.offered.new_text)))

@@ -168,3 +168,19 @@ async def test_a_newer_request_on_the_document_stops_the_work(slow_client: Langu
         text_document=types.TextDocumentIdentifier(uri=uri)))  # closing the document stops it too
     closed = await asyncio.wait_for(second, 10)
     assert closed["ok"] is False and "was cancelled" in closed["message"]
+
+
+async def test_a_document_changed_while_candidates_are_written_is_not_asked_about(slow_client: LanguageClient):
+    """The edit would be computed on an old version: refused before the user is asked."""
+    from tests.lsp_client import replace_document
+
+    uri = "file:///workspace/edited_meanwhile.py"
+    open_document(slow_client, uri, STUB)
+    asked = len(slow_client.asked)
+    request = asyncio.ensure_future(implement_at(slow_client, uri, 8))
+    await asyncio.sleep(0.5)
+    replace_document(slow_client, uri, "# typed meanwhile\n" + STUB, version=2)
+    reply = await asyncio.wait_for(request, 30)
+    assert reply["ok"] is False and reply["applied"] is False
+    assert reply["message"] == f"{uri} changed while add was being implemented; ask again"
+    assert len(slow_client.asked) == asked and not slow_client.applied
