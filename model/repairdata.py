@@ -72,10 +72,11 @@ def _defined_functions(text: str) -> list[str]:
     return [n.name for n in ast.parse(text).body if isinstance(n, ast.FunctionDef)]
 
 
-def repair_row(program, text: str, name: str, mutant: mutate.Mutant, checks: CheckReport, gate: LintGate) -> dict:
-    """The training row teaching the fix of ``mutant`` (``text``: the correct file)."""
+def repair_row(program, text: str, buggy_text: str, name: str, mutant: mutate.Mutant, checks: CheckReport,
+               gate: LintGate) -> dict:
+    """The training row teaching the fix of ``mutant`` (``text``: the correct file, ``buggy_text``:
+    with the mutant)."""
     lines = text.split("\n")
-    buggy_text = "\n".join(mutant.apply(lines))
     span = enclosing_function(buggy_text, 0, name)
     buggy = textwrap.dedent(span.source(buggy_text.split("\n"))).split("\n")
     fixed = textwrap.dedent(enclosing_function(text, 0, name).source(lines)).split("\n")
@@ -119,7 +120,7 @@ def program_rows(program, per_program: int, rng: random.Random, gate: LintGate, 
         if checks.all_pass or checks.status not in ("passed", "failed"):  # the runner's own exit
             counts["mutant passes its tests" if checks.all_pass else f"mutant stopped: {checks.status}"] += 1
             continue  # a mutant that passes is no bug; one that loops or eats memory is slow to teach
-        rows.append(repair_row(program, text, name, mutant, checks, gate))
+        rows.append(repair_row(program, text, buggy_text, name, mutant, checks, gate))
         counts[f"kept {mutant.kind}"] += 1
     return rows
 

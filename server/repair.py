@@ -224,7 +224,8 @@ def repair(runtime: ModelRuntime, gate: LintGate, text: str, line: int, *, name:
         if generation.finish == "cancelled":
             result.reason = "cancelled"
             break
-        if code is None or code.strip() == source.strip() or any(c.code == code for c in result.candidates):
+        if (code is None or textwrap.dedent(code).strip() == textwrap.dedent(source).strip()
+                or any(c.code == code for c in result.candidates)):
             continue
         new_text = _replace_function(lines, span, code)
         verdict = gate.judge(text, new_text)

@@ -96,12 +96,12 @@ def rows(results: list[dict]) -> list[dict]:
             if task in tasks.THROUGH_FEATURES and not protocol:
                 fmt += ", harness prompt"  # an older run: not the shipped feature's code path
             elif task == "fix":  # the repair feature's writers, whatever --decoding says
-                writers = settings.get("repair_with") or (["edits"] if settings["format"] == "lintseq" else ["chat"])
+                writers = tasks.fix_writers(settings["format"], settings.get("repair_with") or ())
                 fmt = " + ".join({"edits": "replacement edits", "chat": "chat rewrite"}[w] for w in writers)
             table.append({
                 "run": result["_file"], "model": _model_name(result), "format": fmt, "task": task,
                 "protocol": protocol,
-                "repair_candidates": settings.get("repair_candidates") or _default_repair_candidates(),
+                "repair_candidates": tasks.fix_candidates(settings.get("repair_candidates")) if task == "fix" else None,
                 "n": summary["n"], "temperature": settings["temperature"], "max_tokens": settings["max_tokens"],
                 "problems": summary["problems"], "summary": summary, "samples": problems,
                 "elapsed_s": record.get("elapsed_s", 0.0), "s_per_sample": record.get("elapsed_s", 0.0) / max(1, samples),
@@ -174,12 +174,6 @@ def markdown(table: list[dict]) -> str:
               "Reproduce a row: the settings are in its file (`settings`), e.g.",
               "`nice -n 10 editseq eval --task all --model base --format chat -n 1 --temperature 0`.", ""]
     return "\n".join(lines)
-
-
-def _default_repair_candidates() -> int:
-    from editseq.options import Options
-
-    return Options().repair_candidates
 
 
 def fixed_within(samples: list[list[dict]], k: int) -> float:
@@ -309,6 +303,8 @@ def implement_block(table: list[dict]) -> str:
 
 FUNCTIONS_BEGIN = "<!-- eval-report:functions:begin -->"
 FUNCTIONS_END = "<!-- eval-report:functions:end -->"
+
+
 def functions_block(table: list[dict]) -> str:
     """The README's explain/repair lines: Explain and Fix pass@1 of every run made through the
     features' own code (``protocol`` in the result file), per model and format."""

@@ -381,13 +381,22 @@ def lint_gate():
     return _GATE
 
 
+def fix_candidates(repair_candidates: int | None) -> int:
+    """The repair feature's candidates for a run: as asked, else its option's default."""
+    from editseq.options import Options
+
+    return repair_candidates or Options().repair_candidates
+
+
+def fix_writers(fmt: str, repair_with: tuple[str, ...] | list[str] = ()) -> tuple[str, ...]:
+    """Who writes a run's repair candidates, in turn: as asked, else the format's own."""
+    return tuple(repair_with) or (("edits",) if fmt == "lintseq" else ("chat",))
+
+
 def fix_settings(settings: GenSettings) -> dict:
     """The repair feature's arguments for a harness run's settings: its candidates (the first
     greedy, the rest sampled at the run's temperature, 0.7 when the run is greedy) and budget."""
-    from editseq.options import Options
-
-    candidates = settings.repair_candidates or Options().repair_candidates
-    return {"candidates": candidates, "max_tokens": settings.max_tokens,
+    return {"candidates": fix_candidates(settings.repair_candidates), "max_tokens": settings.max_tokens,
             "temperature": settings.temperature or 0.7}
 
 
@@ -398,9 +407,8 @@ def _fix(problem: Problem, fmt: str, generator: Generator, settings: GenSettings
     from editseq.repair import repair
 
     text = fix_file(problem)
-    writers = settings.repair_with or (("edits",) if fmt == "lintseq" else ("chat",))
     (runtime, edits), *also = [(generator.runtime, True) if w == "edits" else (generator.chat_runtime(), False)
-                               for w in writers]
+                               for w in fix_writers(fmt, settings.repair_with)]
     result = repair(runtime, lint_gate(), text, 0, name=problem.entry_point, edits=edits, also=also,
                     **fix_settings(settings))
     code = result.offered.code if result.offered else problem.declaration + problem.buggy_solution
