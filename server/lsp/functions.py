@@ -148,7 +148,8 @@ def register(server: EditseqServer) -> None:
         lines = as_docstring(explanation, span, detect_indent(text))
         if ls.functions.changed(document.uri, version):
             return convert.command_reply(False, f"{document.uri} changed while the docstring of "
-                                         f"{span.name} was written; ask again", function=span.name)
+                                         f"{span.name} was written; ask again", stale=True,
+                                         function=span.name)
         applied = await ls.workspace_apply_edit_async(types.ApplyWorkspaceEditParams(
             label=f"Docstring for {span.name} (editseq)",
             edit=convert.insertion_edit(document, version, span.body_start, "\n".join(lines) + "\n")))
@@ -175,13 +176,13 @@ def register(server: EditseqServer) -> None:
         title = f"Repair {result.function}: {result.verification} (editseq)"
         stale = f"{document.uri} changed while {span.name} was being repaired; ask again"
         if ls.functions.changed(document.uri, version):
-            return convert.command_reply(False, stale, **fields)
+            return convert.command_reply(False, stale, stale=True, **fields)
         choice = await ls.window_show_message_request_async(types.ShowMessageRequestParams(
             type=types.MessageType.Info, message=f"{title}. Apply it?",
             actions=[types.MessageActionItem("Apply"), types.MessageActionItem("Cancel")]))
         if choice is not None and choice.title == "Apply":
             if ls.functions.changed(document.uri, version):  # typed while the question was open
-                return convert.command_reply(False, stale, **fields)
+                return convert.command_reply(False, stale, stale=True, **fields)
             applied = await ls.workspace_apply_edit_async(types.ApplyWorkspaceEditParams(
                 label=title, edit=convert.whole_document_edit(document, version, text,
                                                               result.offered.new_text)))
@@ -239,13 +240,13 @@ def register(server: EditseqServer) -> None:
         title = f"Implement {span.name}: {result.verification} (editseq)"
         stale = f"{document.uri} changed while {span.name} was being implemented; ask again"
         if ls.functions.changed(document.uri, version):  # typed while the candidates were written
-            return convert.command_reply(False, stale, **fields)
+            return convert.command_reply(False, stale, stale=True, **fields)
         choice = await ls.window_show_message_request_async(types.ShowMessageRequestParams(
             type=types.MessageType.Info, message=f"{title}. Apply it?",
             actions=[types.MessageActionItem("Apply"), types.MessageActionItem("Cancel")]))
         if choice is not None and choice.title == "Apply":
             if ls.functions.changed(document.uri, version):  # typed while the question was open
-                return convert.command_reply(False, stale, **fields)
+                return convert.command_reply(False, stale, stale=True, **fields)
             applied = await ls.workspace_apply_edit_async(types.ApplyWorkspaceEditParams(
                 label=title, edit=convert.whole_document_edit(document, version, text,
                                                               result.offered.new_text)))

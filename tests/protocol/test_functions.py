@@ -116,6 +116,6 @@ async def test_an_edit_computed_on_an_older_version_is_refused(slow_editor: Lang
     await asyncio.sleep(0.4)  # the model is writing the explanation: the user types meanwhile
     replace_document(slow_editor, uri, "# a new first line\n" + NO_DOCSTRING, version=2)
     reply = await request
-    assert reply == {"ok": False, "function": "area",
+    assert reply == {"ok": False, "function": "area", "stale": True,
                      "message": f"{uri} changed while the docstring of area was written; ask again"}
     assert len(slow_editor.applied) == applied  # nothing was sent to the editor

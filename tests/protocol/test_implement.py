@@ -181,6 +181,6 @@ async def test_a_document_changed_while_candidates_are_written_is_not_asked_abou
     await asyncio.sleep(0.5)
     replace_document(slow_client, uri, "# typed meanwhile\n" + STUB, version=2)
     reply = await asyncio.wait_for(request, 30)
-    assert reply["ok"] is False and reply["applied"] is False
+    assert reply["ok"] is False and reply["applied"] is False and reply["stale"] is True
     assert reply["message"] == f"{uri} changed while add was being implemented; ask again"
     assert len(slow_client.asked) == asked and not slow_client.applied

@@ -9,8 +9,8 @@ export type CommandOutcome =
     | { kind: 'done'; message?: string; markdown?: string }
     /**
      * `ok: false`: show `message` as a warning. `stale`: the document changed while the command
-     * ran, so the server refused its edit ("... changed while ...; ask again", docs/protocol.md);
-     * the user can ask again, about `function` when the reply names it.
+     * ran, so the server refused its edit (`stale: true` in the reply, docs/protocol.md); the user
+     * can ask again, about `function` when the reply names it.
      */
     | { kind: 'failed'; message: string; stale?: { function?: string } }
     /** Not the documented shape (e.g. an older server): say so, with what it was. */
@@ -41,8 +41,7 @@ export function readCommandResult(command: string, result: unknown): CommandOutc
     if (!result.ok) {
         const fn = typeof result.function === 'string' && result.function ? result.function : undefined;
         const failed = message ?? `${command} failed${fn ? ` (${fn})` : ''}.`;
-        // The server's words for a refused stale edit; there is no field for it in the reply.
-        return message && /\bchanged while\b.*; ask again$/.test(message)
+        return result.stale === true
             ? { kind: 'failed', message: failed, stale: fn ? { function: fn } : {} }
             : { kind: 'failed', message: failed };
     }

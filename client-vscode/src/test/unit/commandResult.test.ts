@@ -44,17 +44,23 @@ describe('readCommandResult', () => {
             `${uri} changed while add was being repaired; ask again`,
             `${uri} changed while the docstring of add was written; ask again`,
         ]) {
-            assert.deepEqual(readCommandResult('editseq.implementFunction', { ok: false, message, function: 'add', applied: false }), {
+            assert.deepEqual(readCommandResult('editseq.implementFunction', { ok: false, message, stale: true, function: 'add', applied: false }), {
                 kind: 'failed',
                 message,
                 stale: { function: 'add' },
             });
         }
-        const unnamed = readCommandResult('editseq.repairFunction', { ok: false, message: `${uri} changed while f was being repaired; ask again` });
+        const unnamed = readCommandResult('editseq.repairFunction', { ok: false, stale: true, message: `${uri} changed while f was being repaired; ask again` });
         assert.deepEqual(unnamed.kind === 'failed' && unnamed.stale, {});
-        // other refusals are not stale, whatever they mention
-        const other = readCommandResult('editseq.implementFunction', { ok: false, message: 'implementing add was cancelled', function: 'add' });
-        assert.equal(other.kind === 'failed' && other.stale, undefined);
+        // other refusals are not stale, whatever their words say
+        for (const reply of [
+            { ok: false, message: 'implementing add was cancelled', function: 'add' },
+            { ok: false, message: `${uri} changed while add was being implemented; ask again`, function: 'add' },
+            { ok: false, message: 'no repair for add', stale: 'yes', function: 'add' },
+        ]) {
+            const other = readCommandResult('editseq.implementFunction', reply);
+            assert.equal(other.kind === 'failed' && other.stale, undefined);
+        }
     });
 
     it('ok: false without a message still says which command failed', () => {
