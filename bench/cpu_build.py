@@ -1,11 +1,12 @@
-"""Prefill and decode speed of llama.cpp builds side by side (AVX2 against AVX-512, say).
+"""Prefill and decode speed of llama.cpp builds and model files side by side (AVX2 against AVX-512, Q8_0 against Q4_0).
 
     python bench/cpu_build.py --build avx2= --build avx512=/work/llama512 [--out bench/results/cpu-build.json]
+    python bench/cpu_build.py --model q8=DEFAULT --model q4_0=/tmp/merged-Q4_0.gguf
 
 A build is a name and a folder that holds a ``llama_cpp`` package (``pip install --no-deps
 --target FOLDER WHEEL``); an empty folder means the one installed in this environment. Every
 measurement runs in a fresh process with that folder first on ``PYTHONPATH``: it loads the
-default model (merged, as the server runs it), prefills a ~1,600-token prompt of real code from
+default model (merged, as the server runs it; or each ``--model``), prefills a ~1,600-token prompt of real code from
 scratch (a cold suggestion on a 300-line file) and decodes ``--tokens`` tokens greedily through
 ``editseq.runtime.ModelRuntime``; the best of ``--repeats`` is kept. Each build runs with 2
 threads idle and 1 thread with one core kept busy (what the runtime chooses in each case).
@@ -77,6 +78,8 @@ def main() -> int:
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--build", action="append", default=[], metavar="NAME=FOLDER",
                         help="a build to measure (FOLDER empty: this environment's)")
+    parser.add_argument("--model", action="append", default=[], metavar="NAME=GGUF",
+                        help="a model file to measure (GGUF DEFAULT: the server's merged default model)")
     parser.add_argument("--prompt-tokens", type=int, default=1600)
     parser.add_argument("--tokens", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
@@ -88,21 +91,26 @@ def main() -> int:
     from editseq.runtime import base_model_path, shipped_adapter_path
     from editseq.runtime.merge import merged_model
 
+    load_before = os.getloadavg()
     builds = [item.partition("=")[::2] for item in (args.build or ["installed="])]
-    model = merged_model(base_model_path(), shipped_adapter_path())
+    default = merged_model(base_model_path(), shipped_adapter_path())
+    models = [(name, default if path == "DEFAULT" else Path(path))
+              for name, path in (item.partition("=")[::2] for item in (args.model or ["default=DEFAULT"]))]
     rows = []
-    print("| build | load | threads | prefill tok/s | decode tok/s |")
-    print("|---|---|---|---|---|")
+    print("| build | model | load | threads | prefill tok/s | decode tok/s |")
+    print("|---|---|---|---|---|---|")
     for load, threads in (("idle", 2), ("one core busy", 1)):
         spinner = None if load == "idle" else subprocess.Popen([sys.executable, "-c", "while True: pass"])
         try:
             for name, folder in builds:
-                setup = {"model": str(model), "threads": threads, "tokens": args.tokens,
-                         "repeats": args.repeats, "prompt_tokens": args.prompt_tokens}
-                row = {"build": name, "load": load, "threads": threads, **measure(folder, setup)}
-                rows.append(row)
-                print(f"| {name} | {load} | {threads} | {row['prefill_tok_s']} | {row['decode_tok_s']} |",
-                      flush=True)
+                for model_name, model in models:
+                    setup = {"model": str(model), "threads": threads, "tokens": args.tokens,
+                             "repeats": args.repeats, "prompt_tokens": args.prompt_tokens}
+                    row = {"build": name, "model": model_name, "file": model.name, "load": load,
+                           "threads": threads, **measure(folder, setup)}
+                    rows.append(row)
+                    print(f"| {name} | {model_name} | {load} | {threads} | {row['prefill_tok_s']} "
+                          f"| {row['decode_tok_s']} |", flush=True)
         finally:
             if spinner is not None:
                 spinner.kill()
@@ -111,7 +119,8 @@ def main() -> int:
         print(f"{name}: {info}")
     if args.out:
         report = {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "cpu": platform.processor() or platform.machine(),
-                  "cpu_flags": cpu_flags(), "cores": os.cpu_count(), "model": model.name,
+                  "cpu_flags": cpu_flags(), "cores": os.cpu_count(),
+                  "load_average_before": load_before,
                   "prompt_tokens": args.prompt_tokens, "tokens": args.tokens, "rows": rows}
         args.out.write_text(json.dumps(report, indent=1) + "\n")
     return 0

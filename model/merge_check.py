@@ -1,6 +1,6 @@
 """Does the merged model predict what the base with its adapter predicts? Parity and speed.
 
-    python -m editseq.model.merge_check --positions 200 [--base B.gguf --adapter A.gguf]
+    python -m editseq.model.merge_check --positions 200 [--base B.gguf --adapter A.gguf] [--merged M.gguf]
 
 Compares llama.cpp's top-1 next token with the adapter applied at run time and on the merged
 GGUF (``editseq.runtime.merge``) at completion positions (after the instruction) of validation
@@ -22,8 +22,8 @@ from editseq.runtime.merge import merged_model
 
 
 def agreement(base: Path, adapter: Path, positions: int, data: str, threads: int,
-              per_row: int = 25) -> dict:
-    merged = merged_model(base, adapter)
+              per_row: int = 25, merged: Path | None = None) -> dict:
+    merged = merged or merged_model(base, adapter)
     applied = ModelRuntime(ModelSpec(base, adapter, n_ctx=1024, n_threads=threads, all_logits=True))
     folded = ModelRuntime(ModelSpec(merged, None, n_ctx=1024, n_threads=threads, all_logits=True))
     agree = compared = rows = 0
@@ -57,9 +57,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", default="model/data")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--min-agreement", type=float, default=0.98)
+    p.add_argument("--merged", type=Path, default=None,
+                   help="a merge to check (default: the server's, built on first use); e.g. "
+                        "`python -m editseq.runtime.merge --type Q4_0 --out M.gguf`")
     args = p.parse_args(argv)
     result = agreement(args.base or base_model_path(), args.adapter or shipped_adapter_path(),
-                       args.positions, args.data, args.threads)
+                       args.positions, args.data, args.threads, merged=args.merged)
     print(json.dumps(result, indent=1))
     return 0 if result["agreement"] >= args.min_agreement else 1
 

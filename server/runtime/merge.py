@@ -1,6 +1,7 @@
 """A LoRA adapter merged into its base GGUF, so that decoding pays nothing per token for it.
 
     python -m editseq.runtime.merge [BASE.gguf ADAPTER.gguf]   # prints the merged file's path
+    python -m editseq.runtime.merge BASE.gguf ADAPTER.gguf --type Q4_0 --out OUT.gguf   # to compare types
 
 (without arguments: the default model, SmolLM2-135M-Instruct with editseq's shipped adapter;
 install.sh runs it so that the server's first start does not have to.)
@@ -29,7 +30,12 @@ from ..files import sha256_file
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]  # (tensors done, tensors in all)
-MERGED_TYPE = "Q8_0"  # the type of the weights the adapter changed
+# The type of the weights the adapter changed. Q8_0 keeps the merge at the adapter's own
+# predictions (model/merge_check.py, 200 positions: 98.5% top-1 agreement; Q5_0 96.0%, Q4_0
+# 89.5%); Q4_0 would prefill ~1.45x and decode ~1.3x faster on 2 cores (llama.cpp's repacked
+# Q4_0 kernels; bench/cpu_build.py --model), but it is another model, so the speed waits for
+# an adapter trained to survive it.
+MERGED_TYPE = "Q8_0"
 
 
 def cache_dir() -> Path:
@@ -60,8 +66,9 @@ def merged_model(base: Path, adapter: Path, directory: Path | None = None,
     return target
 
 
-def merge(base: Path, adapter: Path, out: Path, progress: Progress | None = None) -> None:
-    """Write ``base`` with ``adapter`` merged into it to ``out``."""
+def merge(base: Path, adapter: Path, out: Path, progress: Progress | None = None,
+          merged_type: str = MERGED_TYPE) -> None:
+    """Write ``base`` with ``adapter`` merged into it to ``out``, the changed weights as ``merged_type``."""
     import gguf
     import numpy as np
 
@@ -87,7 +94,7 @@ def merge(base: Path, adapter: Path, out: Path, progress: Progress | None = None
             lora_a = np.asarray(a.data, dtype=np.float32)  # r x in
             lora_b = np.asarray(b.data, dtype=np.float32)  # out x r
             weight += (alpha / lora_a.shape[0]) * (lora_b @ lora_a)
-            kind = gguf.GGMLQuantizationType[MERGED_TYPE]
+            kind = gguf.GGMLQuantizationType[merged_type]
             writer.add_tensor(tensor.name, gguf.quants.quantize(weight, kind), raw_dtype=kind)
             merged += 1
         if progress is not None:
@@ -127,18 +134,27 @@ def _digest(path: Path, directory: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if not args:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("models", nargs="*", type=Path, metavar="BASE.gguf ADAPTER.gguf",
+                        help="default: the default model and the shipped adapter")
+    parser.add_argument("--type", default=MERGED_TYPE, help="the changed weights' type (with --out)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="write the merge here instead of the user cache (to compare types)")
+    args = parser.parse_args(argv)
+    if args.models and len(args.models) != 2:
+        parser.error("give both BASE.gguf and ADAPTER.gguf, or neither")
+    if not args.models:
         from . import base_model_path, shipped_adapter_path
 
         adapter = shipped_adapter_path()
         if adapter is None:
             print("no adapter ships with this install: nothing to merge", file=sys.stderr)
             return 0
-        args = [str(base_model_path()), str(adapter)]
-    if len(args) != 2:
-        print(__doc__.split("\n\n")[1].strip(), file=sys.stderr)
-        return 2
+        args.models = [base_model_path(), adapter]
+    if args.out is None and args.type != MERGED_TYPE:
+        parser.error("--type needs --out: the user cache holds the server's merges only")
     from tqdm import tqdm
 
     with tqdm(unit="tensor", file=sys.stderr) as bar:
@@ -146,7 +162,12 @@ def main(argv: list[str] | None = None) -> int:
             bar.total = total
             bar.update(done - bar.n)
 
-        print(merged_model(Path(args[0]), Path(args[1]), progress=report))
+        base, adapter = args.models
+        if args.out is None:
+            print(merged_model(base, adapter, progress=report))
+        else:
+            merge(base, adapter, args.out, report, args.type)
+            print(args.out)
     return 0
 
 

@@ -4,7 +4,7 @@ import gguf
 import numpy as np
 import pytest
 from editseq.runtime import load as load_module
-from editseq.runtime.merge import merge, merged_model
+from editseq.runtime.merge import main, merge, merged_model
 
 RANK, ALPHA = 4, 8.0
 
@@ -72,6 +72,18 @@ def test_a_merge_is_built_once_and_a_new_adapter_gets_its_own_file(files, tmp_pa
     second = merged_model(folder / "base.gguf", folder / "lora.gguf", cache)
     assert second != first and second.is_file()
     assert not list(cache.glob("*.partial"))
+
+
+def test_the_command_writes_a_merge_of_another_type_where_asked_and_nowhere_else(files, capsys):
+    folder, _, _ = files
+    out = folder / "q4_0.gguf"
+    assert main([str(folder / "base.gguf"), str(folder / "lora.gguf"), "--type", "Q4_0", "--out", str(out)]) == 0
+    assert capsys.readouterr().out.strip() == str(out)
+    q = next(t for t in gguf.GGUFReader(out).tensors if t.name == "blk.0.attn_q.weight")
+    assert q.tensor_type == gguf.GGMLQuantizationType.Q4_0
+    with pytest.raises(SystemExit):  # the user cache holds only the server's own merges
+        main([str(folder / "base.gguf"), str(folder / "lora.gguf"), "--type", "Q4_0"])
+    assert "--type needs --out" in capsys.readouterr().err
 
 
 def test_a_file_that_is_not_an_adapter_is_refused(files):
