@@ -284,8 +284,8 @@ def _error_row(parsed: _Parsed, state: list[int], message: LintMessage) -> int:
 
 def continuation(sample: Sample, k: int) -> list[str]:
     """Edits of an editor-shaped example: the state after ``k`` edits written the way the server's
-    prompt writes a buffer (``editformat.state_edits``: insertions of up to 8 lines, top to
-    bottom; one insertion for short states), then the remaining edits."""
+    prompt writes a buffer (``editformat.state_edits``: insertions of 8 lines, top to bottom, then
+    one per line; one insertion for short states), then the remaining edits."""
     if not 1 <= k < len(sample.edits):
         raise ValueError(f"k must be in 1..{len(sample.edits) - 1}, got {k}")
     return [*state_edits(list(sample.states[k - 1])), *sample.edits[k:]]

@@ -137,12 +137,19 @@ STATE_BLOCK = 8  # lines per edit when a buffer enters a prompt as the state wri
 
 
 def state_edits(state: list[str], block: int = STATE_BLOCK) -> list[str]:
-    """The state as edits that append ``block`` lines each, top to bottom.
+    """The state as edits that append lines top to bottom: ``block`` lines each, then the lines
+    after the last full block one edit each (a state shorter than a block is one edit).
 
     A single hunk would carry the line count in its header, which changes whenever the buffer
-    grows and so would invalidate the KV cache from the top; blocks keep all but the last one fixed.
+    grows and so would invalidate the KV cache from the top; fixed blocks keep all but the end
+    fixed, and one-line edits at the end mean that typing a line re-prefills that line only, not
+    the lines typed before it in the same block (bench/latency.py, re-prefilled tokens).
     """
-    return [edit_text(state[:start], state[: start + block]) for start in range(0, len(state), block)]
+    if len(state) <= block:
+        return [edit_text([], state)] if state else []
+    full = len(state) - len(state) % block
+    starts = [*range(0, full, block), *range(full, len(state))]
+    return [edit_text(state[:start], state[:end]) for start, end in zip(starts, [*starts[1:], len(state)])]
 
 
 def build_prompt(instruction: str, state: list[str]) -> str:

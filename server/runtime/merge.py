@@ -32,9 +32,9 @@ log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]  # (tensors done, tensors in all)
 # The type of the weights the adapter changed. Q8_0 keeps the merge at the adapter's own
 # predictions (model/merge_check.py, 200 positions: 98.5% top-1 agreement; Q5_0 96.0%, Q4_0
-# 89.5%); Q4_0 would prefill ~1.45x and decode ~1.3x faster on 2 cores (llama.cpp's repacked
-# Q4_0 kernels; bench/cpu_build.py --model), but it is another model, so the speed waits for
-# an adapter trained to survive it.
+# 89.5%); Q4_0 would prefill 1.4x and decode 1.2x faster on 2 idle cores (943 against 667 and
+# 126 against 107 tok/s: llama.cpp's repacked Q4_0 kernels; bench/results/cpu-quant-2026-12-01.json),
+# but it is another model, so the speed waits for an adapter trained to survive it.
 MERGED_TYPE = "Q8_0"
 
 

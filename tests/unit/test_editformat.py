@@ -64,7 +64,13 @@ def test_prompt_states_enter_as_fixed_blocks_so_growing_keeps_the_prefix():
     long_state = [f"v{i} = {i}" for i in range(20)]
     short = ef.build_prompt("Do it.", long_state[:17])
     long = ef.build_prompt("Do it.", long_state)
-    assert long.startswith(short[: short.index("@@ -16,0")])  # only the last block differs
+    assert long.startswith(short)  # lines after the last full block are one edit each
+    for typed in range(9, 20):  # typing one more line only appends, but where a block fills up
+        before, after = ef.build_prompt("Do it.", long_state[:typed - 1]), ef.build_prompt("Do it.", long_state[:typed])
+        assert after.startswith(before) == (typed % ef.STATE_BLOCK != 0), typed
+    assert long.startswith(short[: short.index("@@ -16,0")])  # a full block stays when it fills
+    assert len(ef.state_edits(long_state)) == 2 + 4 and len(ef.state_edits(long_state[:8])) == 1
+    assert ef.state_edits(long_state[:5]) == [ef.edit_text([], long_state[:5])]  # short: one edit
     assert ef.decode_sequence(long[len("Do it.") + len(ef.DIFF_SEP):])[0] == long_state
     assert ef.build_prompt("Do it.", []) == "Do it.\n<|diff|>"
 
