@@ -5,7 +5,8 @@ and the compact table into the project README (between its ``eval-report`` marke
 
 Rows come from the ``summary`` of each task of each ``*.json`` result (``editseq eval``). pass@k
 is recomputed here from the samples for k = 1..n, for the plot. Runs that cover fewer than all
-164 problems are marked "partial". matplotlib is only needed for the plot.
+164 problems are marked "partial". The completion task's results (``completion/*.json``,
+``editseq.model.eval.completion``) get a table of their own. matplotlib is only needed for the plot.
 """
 
 from __future__ import annotations
@@ -125,7 +126,35 @@ def _add_common_pass_at_1(results: list[dict], table: list[dict]) -> None:
             row["common_pass_at_1"] = metrics.mean_pass_at_k(samples, 1) if samples else None
 
 
-def markdown(table: list[dict]) -> str:
+def load_completion(directory: Path) -> list[dict]:
+    """The completion task's result files (``completion/<name>.json``), by name."""
+    found = []
+    for path in sorted((directory / "completion").glob("*.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            log.warning("skipping %s: %s", path.name, exc)
+            continue
+        if isinstance(data, dict) and isinstance(data.get("summary"), dict) and "cases" in data["summary"]:
+            found.append({**data, "_file": f"completion/{path.name}"})
+    return found
+
+
+def completion_table(results: list[dict]) -> list[str]:
+    """What the editor offers on held-out code being typed, beside the same model as plain completion."""
+    lines = ["| model | option | cases | first line exact | edit similarity | offered | plain exact "
+             "| plain similarity | p50 ms (as run) | file |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for result in results:
+        s = result["summary"]
+        plain = [_pct(s.get("plain_exact")) if "plain_exact" in s else "-",
+                 f"{s['plain_similarity']:.3f}" if "plain_similarity" in s else "-"]
+        lines.append(f"| {result.get('model', '?')} | {result.get('option_model', '?')} | {s['cases']} "
+                     f"| {_pct(s['exact'])} | {s['similarity']:.3f} | {_pct(s['offered'])} | {plain[0]} "
+                     f"| {plain[1]} | {s.get('latency_ms_p50', 0):.0f} | `{result['_file']}` |")
+    return lines
+
+
+def markdown(table: list[dict], completion: list[dict] | None = None) -> str:
     lines = [
         "# Evaluation results",
         "",
@@ -170,6 +199,15 @@ def markdown(table: list[dict]) -> str:
                   "sampled; it offers the first that passes the problem's tests (run in the sandbox), so",
                   "fix@k is the share of problems fixed by one of its first k candidates (one run at K",
                   "candidates gives every k <= K).", "", *repair_table(repairs)]
+    if completion:
+        lines += ["", "## Completion on held-out code", "",
+                  "`python -m editseq.model.eval.completion`: programs of the validation split (never",
+                  "trained on) cut at body lines as an editor sees a file being typed; the first line the",
+                  "server's own completion pipeline offers at the cursor against the author's line (exact,",
+                  "whitespace-stripped; edit similarity, 0 when nothing is offered), how often the lint gate",
+                  "offered anything, and the same model as plain completion (the file as the prompt, no",
+                  "adapter, no gate) where the run measured it. Exact and offered in %; latency as the run",
+                  "measured it, whatever else the machine ran.", "", *completion_table(completion)]
     lines += ["", "![pass@k vs k](passk.png)", "", PUBLISHED, "",
               "Reproduce a row: the settings are in its file (`settings`), e.g.",
               "`nice -n 10 editseq eval --task all --model base --format chat -n 1 --temperature 0`.", ""]
@@ -385,7 +423,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     results = load_results(args.results_dir)
     table = rows(results)
-    (args.results_dir / "README.md").write_text(markdown(table), encoding="utf-8")
+    (args.results_dir / "README.md").write_text(markdown(table, load_completion(args.results_dir)),
+                                                encoding="utf-8")
     plotted = plot(table, args.results_dir / "passk.png")
     in_readme = update_readme(args.readme, table)
     print(f"{len(table)} rows from {len(results)} result files -> {args.results_dir / 'README.md'}"

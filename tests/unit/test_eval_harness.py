@@ -170,6 +170,14 @@ def test_runner_lintseq_format_and_report(fake_model, tmp_path):
     assert report.main(["--results-dir", str(path.parent), "--readme", str(project)]) == 0
     assert "HumanEvalFix pass@1 fake, chat rewrite: 100.0% (2 (partial) problems, n 1, T 0)" in project.read_text()
     assert (path.parent / "passk.png").stat().st_size > 1000
+    (path.parent / "completion").mkdir()
+    (path.parent / "completion" / "tiny.json").write_text(json.dumps({
+        "model": "tiny.gguf", "option_model": "default",
+        "summary": {"cases": 4, "exact": 0.25, "similarity": 0.5, "offered": 0.75, "latency_ms_p50": 120.0}}))
+    (path.parent / "completion" / "broken.json").write_text("{")
+    assert report.main(["--results-dir", str(path.parent), "--readme", str(project)]) == 0
+    readme = (path.parent / "README.md").read_text()
+    assert "| tiny.gguf | default | 4 | 25.0 | 0.500 | 75.0 | - | - | 120 | `completion/tiny.json` |" in readme
 
 
 def test_heldout_mbpp_problems_run_their_reference_and_reject_a_wrong_answer():
