@@ -12,10 +12,11 @@ order. No LSP types and no llama calls: positions are 0-based lines and Python s
 from __future__ import annotations
 
 import enum
+import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from . import editformat
@@ -25,6 +26,8 @@ from .lintgate import LintGate, LintMessage, Verdict, detect_indent, unchecked_v
 from .models import Models
 from .options import Options
 from .runtime import ContextOverflow, ModelRuntime
+
+log = logging.getLogger(__name__)
 
 WINDOW_ALIGN = 32  # the window's first line moves in steps of this many lines, to keep the KV cache
 
@@ -185,24 +188,56 @@ def offers_of(outcome: EditOutcome, lines: list[str], window: Window, cursor: Cu
 class FirstLines:
     """Watches the anchored sample as it grows and hands ``on_partial`` its first complete lines
     at the cursor as soon as they pass the lint gate (one line, or more where one alone does
-    not pass: ``for x in xs:`` needs its body). Called from decoding after every token."""
+    not pass: ``for x in xs:`` needs its body). Called from decoding after every token. The gate
+    judges on ``judging``'s thread, one prefix after another, so decoding goes on meanwhile (a
+    lint of a long file takes tens of milliseconds, several tokens' worth); ``settle`` after
+    decoding finishes the prefixes seen, so what is offered is what judging in the decoding loop
+    would offer."""
 
     def __init__(self, lines: list[str], window: Window, cursor: Cursor, judge,
-                 on_partial: Callable[[Completion], None], started: float) -> None:
+                 on_partial: Callable[[Completion], None], started: float, judging: Executor) -> None:
         self.lines, self.window, self.cursor, self.judge = lines, window, cursor, judge
         self.state = lines[window.start : window.end]
-        self.on_partial, self.started = on_partial, started
-        self.judged_rows = 0
+        self.on_partial, self.started, self.judging = on_partial, started, judging
+        self.judged_rows = 0  # body rows judged so far (on the judging thread)
         self.done = False
+        self._rows: list[str] = []  # the newest complete rows, header first
+        self._lock = threading.Lock()
+        self._pending: Future | None = None
 
     def __call__(self, generated: str) -> None:
         if self.done:
             return
-        rows = (self.window.anchor + generated).split("\n")[:-1]  # the complete ones
-        body = rows[1:]
-        if len(body) <= self.judged_rows:
+        with self._lock:
+            self._rows = (self.window.anchor + generated).split("\n")[:-1]  # the complete ones
+            if len(self._rows) - 1 > self.judged_rows and (self._pending is None or self._pending.done()):
+                self._pending = self.judging.submit(self._judge_prefixes)
+
+    def settle(self, cancelled: bool = False) -> None:
+        """Decoding ended: judge the prefixes not judged yet (on this thread, once the pending
+        judgement is over); nothing more for a cancelled request."""
+        if cancelled:
+            self.done = True
             return
-        self.judged_rows = len(body)
+        if self._pending is not None:
+            self._pending.result()
+        self._judge_prefixes()
+
+    def _judge_prefixes(self) -> None:
+        try:
+            while not self.done:
+                with self._lock:
+                    rows = self._rows[: self.judged_rows + 2]  # the header and one more body row
+                if len(rows) - 1 <= self.judged_rows:
+                    return  # judged all seen; the next token brings more
+                self.judged_rows = len(rows) - 1
+                self._judge(rows)
+        except Exception:  # the whole edit is still judged when decoding ends
+            self.done = True
+            log.exception("judging the first lines failed")
+
+    def _judge(self, rows: list[str]) -> None:
+        body = rows[1:]
         if not all(row.startswith("+") for row in body):
             self.done = True  # not one plain insertion at the cursor: wait for the whole edit
             return
@@ -303,9 +338,11 @@ class Completer:
         self._tokens: tuple[ModelRuntime, StateTokens] | None = None
         self._prelint = ThreadPoolExecutor(max_workers=1, thread_name_prefix="editseq-prelint")
         self._prelinting: Future | None = None  # only the newest buffer is worth linting ahead
+        self._first_lines = ThreadPoolExecutor(max_workers=1, thread_name_prefix="editseq-first-lines")
 
     def close(self) -> None:
         self._prelint.shutdown(wait=True)
+        self._first_lines.shutdown(wait=True)
 
     def complete(self, options: Options, text: str, line: int, character: int,
                  cancel: threading.Event | None = None,
@@ -345,13 +382,16 @@ class Completer:
         judge = lint_judge(gate, text, after)
         watch = None
         if on_partial is not None and options.first_lines_first and window.anchor:
-            watch = FirstLines(lines, window, cursor, judge, on_partial, started)
+            watch = FirstLines(lines, window, cursor, judge, on_partial, started, self._first_lines)
         try:
             outcome = next_edit(runtime, window.prompt, lines[window.start : window.end], settings,
                                 judge, cancel, window.anchor, watch)
         except ContextOverflow as exc:  # only an instruction longer than the context gets here
             return Completion(skip=Skip.CONTEXT_FULL, reason=f"nothing offered: {exc}",
                               window=(window.start, window.end))
+        finally:
+            if watch is not None:
+                watch.settle(cancelled=cancel is not None and cancel.is_set())
         offers = offers_of(outcome, lines, window, cursor)
         skip, reason = summary(outcome, offers)
         judged = [c.verdict for c in outcome.candidates if c.verdict is not None]

@@ -170,6 +170,48 @@ def test_a_block_header_is_offered_with_its_first_body_line(gate):
     assert partials[0].offers[0].edits[0].text == "    for value in values:\n        print(value)"
 
 
+class SlowFirstJudgement:
+    """The real gate, whose first judgement waits until decoding has streamed the whole reply."""
+
+    def __init__(self, gate, decoded: threading.Event) -> None:
+        self.gate, self.decoded, self.waited = gate, decoded, None
+
+    def check(self, *args, **kwargs):
+        return self.gate.check(*args, **kwargs)
+
+    def judge(self, before, after):
+        if self.waited is None:
+            self.waited = self.decoded.wait(10)
+        return self.gate.judge(before, after)
+
+
+def test_decoding_goes_on_while_the_first_lines_are_judged(gate):
+    edit = "@@ -2,0 +3,2 @@\n+    result = sum(values)\n+    return result"
+    decoded = threading.Event()
+    slow = SlowFirstJudgement(gate, decoded)
+
+    def factory(spec):
+        runtime = ScriptedRuntime(spec, [edit])
+        generate = runtime.generate
+
+        def generate_then_tell(*args, **kwargs):
+            generation = generate(*args, **kwargs)
+            decoded.set()
+            return generation
+
+        runtime.generate = generate_then_tell
+        return runtime
+
+    options = Options()
+    suggester = Suggester(options, Models(options, factory, slow))
+    partials = []
+    result = suggester.suggest(BLOCK, 2, 4, on_partial=partials.append)
+    assert slow.waited  # the first line's judgement did not hold decoding up
+    (first,) = partials  # and what it offered is still the first line alone, before the whole edit
+    assert first.offers[0].edits == [DocumentEdit(2, 0, 4, "    result = sum(values)")]
+    assert result.offered and result.offers[0].edits[0].text == "    result = sum(values)\n    return result"
+
+
 def test_first_lines_first_can_be_turned_off(gate):
     suggester, _ = make(gate, ["@@ -2,0 +3 @@\n+    return sum(values)"], first_lines_first=False)
     partials = []
