@@ -137,15 +137,23 @@ class BatchSampler:
             raise ValueError(f"give 1 to {self.slots} prompts, and one seed each")
         lib = self._lib
         tokens = [self._llama.tokenize(p.encode("utf-8"), add_bos=False, special=True) for p in prompts]
+        single = len(tokens) == 1
         shared = _common_prefix_length(tokens)
-        shared = min(shared, min(len(t) for t in tokens) - 1)  # every sequence evaluates a token of its own
+        if not single:
+            shared = min(shared, min(len(t) for t in tokens) - 1)  # every sequence evaluates a token of its own
         if sum(len(t) for t in tokens) - (len(tokens) - 1) * shared + sum(limits) > self.n_ctx:
             raise ValueError(f"{len(prompts)} prompts and {sum(limits)} tokens to write exceed {self.n_ctx} cells")
         kept = _common_prefix_length([self._cached, tokens[0][:shared]])
+        if single:
+            # One prompt is evaluated past the cached prefix in one batch, as the runtime does it,
+            # so that its logits are the runtime's: llama.cpp's kernels for a batch and for a lone
+            # token need not round alike (they do not with AVX-512).
+            kept = min(kept, shared - 1)
         for seq in range(self.slots):
             lib.llama_memory_seq_rm(self._memory, seq, kept if seq == 0 else 0, -1)
         self._cached = []
-        if shared > kept and self._evaluate(tokens[0][kept:shared], kept, 0) is None:
+        prefix_logits = self._evaluate(tokens[0][kept:shared], kept, 0) if shared > kept else None
+        if shared > kept and prefix_logits is None:
             raise ValueError(f"the shared prefix of {shared} tokens does not fit in {self.n_ctx} cells")
         self._cached = tokens[0][:shared]
         for seq in range(1, len(prompts)):
@@ -159,7 +167,7 @@ class BatchSampler:
         positions = [len(t) for t in tokens]
         next_token: dict[int, int] = {}
         for seq, prompt_tokens in enumerate(tokens):
-            logits = self._evaluate(prompt_tokens[shared:], shared, seq)
+            logits = prefix_logits if single else self._evaluate(prompt_tokens[shared:], shared, seq)
             if logits is None:
                 finish[seq] = "length"  # no room in the cache
                 continue

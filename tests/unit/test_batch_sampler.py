@@ -25,7 +25,9 @@ def test_one_sequence_writes_what_the_runtime_writes(runtime):
         for prompt in PROMPTS[:2]:  # the second call keeps the first call's shared prefix cached
             expected = runtime.generate(prompt, max_tokens=24, temperature=0.0)
             [reply] = sampler.generate([prompt], max_tokens=24, seeds=[0], temperature=0.0)
-            assert reply.text == expected.text and reply.generated_tokens == 24 and reply.finish == "length"
+            assert (reply.text, reply.generated_tokens, reply.finish) == (
+                expected.text, expected.generated_tokens, expected.finish)
+            assert expected.generated_tokens > 0
     finally:
         sampler.close()
 
