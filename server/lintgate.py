@@ -10,12 +10,14 @@ error the current buffer lacks, compared by (message id, symbol) counts rather t
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import multiprocessing
 import os
 import tempfile
 import threading
 import time
+import tokenize
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 
@@ -77,7 +79,22 @@ class Linter:
 
 
 def detect_indent(text: str) -> str:
-    """The buffer's indentation unit: the first indented line after a line ending in ':'."""
+    """The buffer's indentation unit: the first INDENT Python's tokenizer finds, so that a line
+    ending in ':' inside a docstring (``Usage:`` above an indented example) cannot pass for a
+    block; where the buffer cannot be tokenized that far, the first indented line after a line
+    ending in ':'."""
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(text).readline):
+            if token.type == tokenize.INDENT:  # the first one is indented from column 0
+                if set(token.string) in ({" "}, {"\t"}):
+                    return token.string
+                break
+    except (tokenize.TokenError, SyntaxError):  # an unclosed string or bracket, a bad dedent
+        pass
+    return _indent_after_colon(text)
+
+
+def _indent_after_colon(text: str) -> str:
     previous = ""
     for line in text.split("\n"):
         if line.strip():

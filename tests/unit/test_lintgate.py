@@ -20,6 +20,17 @@ def test_bad_indentation_counts_against_the_buffers_own_indent_unit():
     assert [m.msg_id for m in linter.messages(two)] == ["W0311", "W0311"]
 
 
+def test_the_indent_unit_comes_from_code_not_from_a_docstring_that_looks_like_a_block():
+    # heapq.py's module docstring: a line ending in ':' above a diagram indented 35 spaces
+    text = ('"""Heaps.\n\nThe numbers below are `k\', not a[k]:\n\n' + " " * 35 + '0\n"""\n\n'
+            "def push(heap, item):\n    heap.append(item)\n")
+    assert detect_indent(text) == "    "
+    assert Linter().messages(text + "    return None\n", indent=detect_indent(text)) == []
+    assert detect_indent("def f():\n\tpass\n") == "\t"
+    assert detect_indent('x = """unclosed:\n  y\n') == "  "  # cannot tokenize: the old rule
+    assert detect_indent("x = 1\n") == "    "  # nothing indented: the default
+
+
 def test_new_errors_compares_counts_not_lines():
     linter = Linter()
     before = linter.messages("print(a)\n")
