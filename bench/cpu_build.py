@@ -25,6 +25,8 @@ import sysconfig
 import time
 from pathlib import Path
 
+from decode import run_worker  # bench/decode.py: one setup in a fresh process
+
 
 def prompt_text(tokens_wanted: int) -> str:
     source = (Path(sysconfig.get_paths()["stdlib"]) / "argparse.py").read_text()
@@ -34,7 +36,6 @@ def prompt_text(tokens_wanted: int) -> str:
 def worker(setup: dict) -> dict:
     """Runs in the child process: one build, one thread count."""
     import llama_cpp
-
     from editseq.runtime import ModelRuntime, ModelSpec
 
     spec = ModelSpec(Path(setup["model"]), n_ctx=2048, n_threads=setup["threads"])
@@ -57,11 +58,7 @@ def measure(folder: str, setup: dict) -> dict:
     env = dict(os.environ)
     if folder:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [folder, env.get("PYTHONPATH", "")]))
-    out = subprocess.run([sys.executable, __file__, "--worker", json.dumps(setup)], env=env,
-                         capture_output=True, text=True, timeout=900)
-    if out.returncode != 0:
-        raise SystemExit(f"worker failed for {folder or 'installed'} {setup}: {out.stderr[-2000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_worker(__file__, setup, env, label=folder or "installed")
 
 
 def cpu_flags() -> list[str]:

@@ -80,15 +80,22 @@ def raw_rate(spec, prompt: str, tokens: int) -> float:
     return rate
 
 
+def run_worker(script: str, setup: dict, env: dict[str, str] | None = None, timeout: float = 900,
+               label: str = "") -> dict:
+    """``script --worker SETUP`` in a fresh process (the benches' way to measure one setup): the
+    JSON of its last line of output; SystemExit with its stderr when it fails."""
+    out = subprocess.run([sys.executable, script, "--worker", json.dumps(setup)], env=env,
+                         capture_output=True, text=True, timeout=timeout)
+    if out.returncode != 0:
+        raise SystemExit(f"worker failed for {label + ' ' if label else ''}{setup}: {out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def measure(setup: dict, env: dict[str, str]) -> dict:
     child_env = {key: value for key, value in os.environ.items()
                  if key not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
     child_env.update(env)
-    out = subprocess.run([sys.executable, __file__, "--worker", json.dumps(setup)], env=child_env,
-                         capture_output=True, text=True, timeout=600)
-    if out.returncode != 0:
-        raise SystemExit(f"worker failed for {setup}: {out.stderr[-2000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_worker(__file__, setup, child_env, timeout=600)
 
 
 def main() -> int:

@@ -19,11 +19,12 @@ import argparse
 import hashlib
 import json
 import os
-import subprocess
 import sys
 import sysconfig
 import time
 from pathlib import Path
+
+from decode import run_worker  # bench/decode.py: one setup in a fresh process
 
 
 def prompts() -> dict[str, str]:
@@ -65,14 +66,6 @@ def worker(setup: dict) -> dict:
             "tokens_sha": hashlib.sha256(json.dumps(generated).encode()).hexdigest()[:12]}
 
 
-def measure(setup: dict) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--worker", json.dumps(setup)], capture_output=True,
-                         text=True, timeout=900)
-    if out.returncode != 0:
-        raise SystemExit(f"worker failed for {setup}: {out.stderr[-2000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -95,9 +88,9 @@ def main() -> int:
     for name in prompts():
         plain = None
         for draft in (int(d) for d in args.drafts.split(",")):
-            row = {"prompt": name, "draft": draft, **measure({"model": str(model), "prompt": name, "draft": draft,
-                                                              "tokens": args.tokens, "threads": args.threads,
-                                                              "repeats": args.repeats})}
+            setup = {"model": str(model), "prompt": name, "draft": draft, "tokens": args.tokens,
+                     "threads": args.threads, "repeats": args.repeats}
+            row = {"prompt": name, "draft": draft, **run_worker(__file__, setup)}
             plain = plain or (row if draft == 0 else None)
             row["vs_plain"] = round(row["decode_tok_s"] / plain["decode_tok_s"], 2) if plain else None
             row["same_tokens"] = plain is not None and row["tokens_sha"] == plain["tokens_sha"]
