@@ -9,6 +9,7 @@ error the current buffer lacks, compared by (message id, symbol) counts rather t
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import logging
@@ -78,11 +79,13 @@ class Linter:
         ]
 
 
+@functools.lru_cache(maxsize=8)  # one buffer is asked about per check and per judgement
 def detect_indent(text: str) -> str:
     """The buffer's indentation unit: the first INDENT Python's tokenizer finds, so that a line
     ending in ':' inside a docstring (``Usage:`` above an indented example) cannot pass for a
     block; where the buffer cannot be tokenized that far, the first indented line after a line
-    ending in ':'."""
+    ending in ':'. The tokenizer stops at the first INDENT (microseconds for code); only a file
+    without any indented block is tokenized to its end (about 0.2 s for 1 MB)."""
     try:
         for token in tokenize.generate_tokens(io.StringIO(text).readline):
             if token.type == tokenize.INDENT:  # the first one is indented from column 0
