@@ -13,7 +13,8 @@ runs here, beside the editor, not on the model server.
 For each fixture size the benchmark opens a file of about that many lines (cut from the Python
 standard library at a top-level definition, so it is real code), deletes the body of the last
 function, then types the body back one line at a time (incremental didChange), asking for an
-inline completion after each line, as an editor does after a pause. When a suggestion is shown,
+inline completion ``--pause`` seconds after each line (as an editor does after a pause; a person
+takes longer than the default second to type a line), and the first time right after opening. When a suggestion is shown,
 it also accepts it (as Tab would) and asks again, which the server should answer from the edit
 it decoded behind the first line, then puts the author's text back.
 
@@ -23,7 +24,9 @@ that pass the lint gate), time to the full edit (until the server's ``editseq/st
 whole edit), the cold first request after the server starts, the accepted-suggestion requests
 served from cache and their latency, prompt tokens re-prefilled per request, the server's decode
 rate beside raw llama-cpp-python's on the same model and a prompt of the fixture, measured in
-the same run (bench/decode.py), and the server's resident memory. Timings come from the client's
+the same run (bench/decode.py), how many requests were answered from the short window of a
+cold cache (``quick``, docs/protocol.md), and the server's memory (RSS, and PSS, which counts
+the weights the quick runtime maps a second time once). Timings come from the client's
 clock and the server's ``editseq/status`` (docs/protocol.md); memory from /proc.
 """
 
@@ -65,11 +68,16 @@ def fixture(lines_wanted: int) -> tuple[str, list[str]]:
     raise SystemExit(f"no stdlib fixture of about {lines_wanted} lines")
 
 
-def rss_mb(pid: int) -> float:
-    for row in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if row.startswith("VmRSS:"):
-            return int(row.split()[1]) / 1024
-    return float("nan")
+def memory_mb(pid: int) -> tuple[float, float]:
+    """(RSS, PSS) in MB: RSS counts the weights once per mapping (the quick runtime maps the
+    same file again), PSS counts shared pages once."""
+    def field(path: str, name: str) -> float:
+        for row in Path(path).read_text().splitlines():
+            if row.startswith(name):
+                return int(row.split()[1]) / 1024
+        return float("nan")
+
+    return field(f"/proc/{pid}/status", "VmRSS:"), field(f"/proc/{pid}/smaps_rollup", "Pss:")
 
 
 def plain(value):
@@ -150,24 +158,25 @@ class Session:
         arrival, report = whole[0]
         return (answered - sent) * 1000, list(result.items) if result else [], report, (arrival - sent) * 1000
 
-    async def stop(self) -> float:
-        rss = rss_mb(self.client._server.pid)
+    async def stop(self) -> tuple[float, float]:
+        rss = memory_mb(self.client._server.pid)
         await self.client.shutdown_async(None)
         self.client.exit(None)
         await self.client.stop()
         return rss
 
 
-async def run_size(size: int, steps: int, options: dict) -> dict:
+async def run_size(size: int, steps: int, options: dict, pause_s: float) -> dict:
     text, body = fixture(size)
     session = Session()
     await session.start(options, text)
     line = len(text.split("\n")) - 1  # the empty last line, right below the def
     first_ms, full_ms, cached_ms, whole = [], [], [], []
     cold_ms = first_answer_s = None
-    accepted = 0
+    accepted = quick = 0
     for step in range(steps + 1):
         ms, items, report, full = await session.request(line, 0)
+        quick += bool(report.get("quick"))
         if cold_ms is None:
             cold_ms, first_answer_s = ms, time.perf_counter() - session.started
         else:
@@ -190,7 +199,8 @@ async def run_size(size: int, steps: int, options: dict) -> dict:
             break
         session.replace(line, 0, 0, body[step] + "\n")  # type the author's next line
         line += 1
-    rss = await session.stop()
+        await asyncio.sleep(pause_s)  # the time it took to type it
+    rss, pss = await session.stop()
 
     def p(values, q):
         return statistics.quantiles(values, n=20, method="inclusive")[q] if len(values) > 1 else values[0]
@@ -201,9 +211,11 @@ async def run_size(size: int, steps: int, options: dict) -> dict:
         "lines": len(text.split("\n")), "requests": len(first_ms) + 1,
         "cold_ms": cold_ms, "first_answer_after_start_s": first_answer_s,
         "first_line_p50_ms": statistics.median(first_ms), "first_line_p95_ms": p(first_ms, 18),
+        "first_line_ms": [round(ms) for ms in first_ms],  # each warm request, in order
         "full_edit_p50_ms": statistics.median(full_ms), "full_edit_p95_ms": p(full_ms, 18),
         "max_ms": max(full_ms + first_ms + [cold_ms]),
         "offered": sum(r["offered"] for r in whole),
+        "quick": quick,  # of the requests, the cold one included
         "accepted": accepted, "cache_hits": len(cached_ms),
         "cached_p50_ms": statistics.median(cached_ms) if cached_ms else None,
         "reprefilled_tokens_p50": statistics.median(t["promptTokens"] - t["reusedTokens"] for t in timed),
@@ -215,7 +227,7 @@ async def run_size(size: int, steps: int, options: dict) -> dict:
         "generated_tokens_p50": statistics.median(t["generatedTokens"] for t in timed),
         "server_decode_tok_s": (sum(t["generatedTokens"] for t in decoded)
                                 / max(sum(t["decodeMs"] for t in decoded) / 1000, 1e-9)),
-        "server_rss_mb": rss,
+        "server_rss_mb": rss, "server_pss_mb": pss,
         "backend": options.get("backend", "local"), "endpoint": options.get("endpoint"),
         "prompt": text,  # the raw measurement decodes after as many tokens of the same code
     }
@@ -237,7 +249,8 @@ def raw_decode_rate(prompt: str, prompt_tokens: int, tokens: int) -> float:
 
 def table(results: dict) -> str:
     head = ("| load | lines | first line p50 / p95 ms | full edit p50 / p95 ms | cold ms | slowest ms "
-            "| accepted, from cache (p50 ms) | re-prefilled tok | decode tok/s server / raw | RSS MB |")
+            "| accepted, from cache (p50 ms) | quick | re-prefilled tok | decode tok/s server / raw "
+            "| RSS / PSS MB |")
     out = [head, "|" + "---|" * (head.count("|") - 1)]
     for load, rows in results["loads"].items():
         for r in rows:
@@ -246,8 +259,9 @@ def table(results: dict) -> str:
             out.append(
                 f"| {load} | {r['lines']} | {r['first_line_p50_ms']:.0f} / {r['first_line_p95_ms']:.0f} "
                 f"| {r['full_edit_p50_ms']:.0f} / {r['full_edit_p95_ms']:.0f} | {r['cold_ms']:.0f} "
-                f"| {r['max_ms']:.0f} | {cache} | {r['reprefilled_tokens_p50']:.0f} "
-                f"| {decode_cell(r)} | {r['server_rss_mb']:.0f} |")
+                f"| {r['max_ms']:.0f} | {cache} | {r.get('quick', 0)}/{r['requests']} "
+                f"| {r['reprefilled_tokens_p50']:.0f} | {decode_cell(r)} "
+                f"| {r['server_rss_mb']:.0f} / {r.get('server_pss_mb', float('nan')):.0f} |")
     return "\n".join(out)
 
 
@@ -274,6 +288,8 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[50, 300, 1000])
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--max-tokens", type=int, default=48)
+    parser.add_argument("--pause", type=float, default=1.0,
+                        help="seconds between typing a line and asking (a person takes longer)")
     parser.add_argument("--samples", type=int, default=1)
     parser.add_argument("--loads", default="idle,one core busy")
     parser.add_argument("--machine", default="", help="what ran it, for the README")
@@ -295,7 +311,7 @@ def main() -> None:
     if args.backend == "openai":
         options.update(backend="openai", endpoint=args.endpoint, remoteModel=args.remote_model,
                        apiKeyEnv=args.api_key_env)
-    results = {"options": options, "machine": args.machine, "loads": {}}
+    results = {"options": options, "machine": args.machine, "pause_s": args.pause, "loads": {}}
     for load in args.loads.split(","):
         spinner = None
         if load != "idle":
@@ -304,7 +320,7 @@ def main() -> None:
             rows = []
             for size in args.sizes:
                 print(f"{load}: fixture of ~{size} lines ...", file=sys.stderr)
-                row = asyncio.run(run_size(size, args.steps, options))
+                row = asyncio.run(run_size(size, args.steps, options, args.pause))
                 prompt = row.pop("prompt")
                 row["raw_decode_tok_s"] = None if args.backend == "openai" else raw_decode_rate(
                     prompt, int(row["prompt_tokens_p50"]), args.max_tokens)

@@ -30,6 +30,14 @@ from .runtime import ContextOverflow, ModelRuntime
 log = logging.getLogger(__name__)
 
 WINDOW_ALIGN = 32  # the window's first line moves in steps of this many lines, to keep the KV cache
+# A request goes to the quick runtime's short window (``Models.quick_edits``) when the main
+# runtime would prefill more than this many tokens first (~0.45 s on 2 cores) and the short
+# window costs less; the main window is then warmed (``Completer.warm``) while the user reads.
+# Lower, it would also take the short window when the window's first line moves on (~100
+# tokens to re-read), where the whole window's suggestion is worth the wait.
+QUICK_SWITCH_TOKENS = 320
+QUICK_WINDOW_ALIGN = 8  # a short window holds ~40 lines: it moves on in smaller steps
+INSTRUCTION_SHARE = 8  # the instruction takes at most 1/8 of the context
 
 
 class Skip(enum.StrEnum):
@@ -91,6 +99,7 @@ class Completion:
     outcome: EditOutcome | None = None
     partial: bool = False  # the first lines of the edit at the cursor; the rest is decoding
     cached: bool = False  # the rest of an earlier edit, served without a model call
+    quick: bool = False  # decoded on the quick runtime's short window (the main one was cold)
 
     @property
     def offered(self) -> bool:
@@ -108,12 +117,12 @@ def cursor_at(lines: list[str], line: int, character: int) -> Cursor:
 
 
 def choose_window(runtime: ModelRuntime, tokens: StateTokens, lines: list[str], cursor: Cursor,
-                  max_tokens: int) -> Window:
+                  max_tokens: int, align: int = WINDOW_ALIGN) -> Window:
     """The lines above and at the cursor that fit the context with ``max_tokens`` to generate;
-    the first line is aligned to ``WINDOW_ALIGN`` when trimmed, so it stays put while the user
-    types and the KV cache is reused."""
+    the first line is aligned to ``align`` when trimmed, so it stays put while the user types
+    and the KV cache is reused."""
     end = cursor.line if cursor.blank else cursor.line + 1
-    instruction = editformat.instruction_for(lines, cursor.line)
+    instruction = capped_instruction(runtime, editformat.instruction_for(lines, cursor.line))
     budget = (runtime.spec.n_ctx - max_tokens - runtime.count_tokens(instruction)
               - editformat.PROMPT_EXTRA_TOKENS)
     start, total = end, 0
@@ -121,7 +130,7 @@ def choose_window(runtime: ModelRuntime, tokens: StateTokens, lines: list[str], 
         total += cost
         start -= 1
     if start > 0:
-        start = min(end, -(-start // WINDOW_ALIGN) * WINDOW_ALIGN)
+        start = min(end, -(-start // align) * align)
 
     def window(first: int) -> Window:
         anchor = editformat.cursor_anchor(end - first) if cursor.at_end else ""
@@ -131,8 +140,25 @@ def choose_window(runtime: ModelRuntime, tokens: StateTokens, lines: list[str], 
     # the estimate leaves out block headers: check the real count, and trim further if needed
     while chosen.start < end and (runtime.count_tokens(chosen.prompt + chosen.anchor) + max_tokens
                                   > runtime.spec.n_ctx):
-        chosen = window(min(end, (chosen.start // WINDOW_ALIGN + 1) * WINDOW_ALIGN))
+        chosen = window(min(end, (chosen.start // align + 1) * align))
     return chosen
+
+
+def capped_instruction(runtime: ModelRuntime, instruction: str) -> str:
+    """``instruction``'s first lines, as many as fit in an eighth of the context (a long module
+    docstring would otherwise crowd out the code above the cursor; its summary comes first)."""
+    cap = runtime.spec.n_ctx // INSTRUCTION_SHARE
+    if runtime.count_tokens(instruction) <= cap:
+        return instruction
+    kept: list[str] = []
+    for row in instruction.split("\n"):
+        if kept and runtime.count_tokens("\n".join(kept + [row])) > cap:
+            break
+        kept.append(row)
+    text = "\n".join(kept).rstrip()
+    if runtime.count_tokens(text) > cap:  # one very long first line
+        text = runtime.detokenize(runtime.tokenize(text)[:cap])
+    return text
 
 
 def document_edits(lines: list[str], window: Window, cursor: Cursor,
@@ -339,6 +365,7 @@ class Completer:
         self._prelint = ThreadPoolExecutor(max_workers=1, thread_name_prefix="editseq-prelint")
         self._prelinting: Future | None = None  # only the newest buffer is worth linting ahead
         self._first_lines = ThreadPoolExecutor(max_workers=1, thread_name_prefix="editseq-first-lines")
+        self._to_warm: tuple[ModelRuntime, str] | None = None  # the main prompt a quick request skipped
 
     def close(self) -> None:
         self._prelint.shutdown(wait=True)
@@ -362,14 +389,13 @@ class Completer:
         if not 0 <= line < len(lines):
             return Completion(skip=Skip.CURSOR_OUTSIDE_FILE,
                               reason=f"cursor line {line + 1} is outside the file ({len(lines)} lines)")
-        runtime = self.models.edits()
         gate = self.models.gate if options.lint_gate else None
         if gate is not None:  # lint the current buffer in the pylint process while the model runs
             if self._prelinting is not None:
                 self._prelinting.cancel()  # not started yet: a newer buffer replaces it
             self._prelinting = self._prelint.submit(gate.check, text, detect_indent(text))
         cursor = cursor_at(lines, line, character)
-        window = choose_window(runtime, self._state_tokens(runtime), lines, cursor, options.max_tokens)
+        runtime, window, quick = self._runtime_and_window(options, lines, cursor)
         settings = SamplingSettings(options.max_tokens, options.temperature, options.top_p,
                                     options.samples)
 
@@ -382,7 +408,11 @@ class Completer:
         judge = lint_judge(gate, text, after)
         watch = None
         if on_partial is not None and options.first_lines_first and window.anchor:
-            watch = FirstLines(lines, window, cursor, judge, on_partial, started, self._first_lines)
+            def partial(first: Completion) -> None:
+                first.quick = quick
+                on_partial(first)
+
+            watch = FirstLines(lines, window, cursor, judge, partial, started, self._first_lines)
         try:
             outcome = next_edit(runtime, window.prompt, lines[window.start : window.end], settings,
                                 judge, cancel, window.anchor, watch)
@@ -400,7 +430,44 @@ class Completer:
             offers, skip, reason,
             errors_before=chosen.errors_before if chosen else [],
             errors_after=chosen.errors_after if chosen else [],
-            window=(window.start, window.end), timings=timings(started, outcome), outcome=outcome)
+            window=(window.start, window.end), timings=timings(started, outcome), outcome=outcome,
+            quick=quick)
+
+    def warm(self, cancel: threading.Event | None = None) -> bool:
+        """Prefill the main window the last request skipped for a quick one, until done or
+        ``cancel`` (new work for the model) is set; True when nothing is left to warm. Call it
+        on the model thread when it is idle."""
+        if self._to_warm is None:
+            return True
+        runtime, prompt = self._to_warm
+        if runtime is not self.models.edits():  # the options changed since
+            self._to_warm = None
+            return True
+        if runtime.prefill(prompt, cancel):
+            self._to_warm = None
+        return self._to_warm is None
+
+    def _runtime_and_window(self, options: Options, lines: list[str],
+                            cursor: Cursor) -> tuple[ModelRuntime, Window, bool]:
+        """The main runtime and the largest window, or, when the main KV cache does not hold
+        that window and a short one on the quick runtime costs less to prefill, those (True);
+        the main window is then left for ``warm``."""
+        runtime = self.models.edits()
+        tokens = self._state_tokens(runtime)
+        window = choose_window(runtime, tokens, lines, cursor, options.max_tokens)
+        self._to_warm = None
+        quick = self.models.quick_edits() if options.quick_window else None
+        if quick is None:
+            return runtime, window, False
+        cost = runtime.uncached_tokens(window.prompt + window.anchor)
+        if cost <= QUICK_SWITCH_TOKENS:
+            return runtime, window, False
+        short = choose_window(quick, tokens, lines, cursor, options.max_tokens,  # same tokenizer
+                              align=QUICK_WINDOW_ALIGN)
+        if quick.uncached_tokens(short.prompt + short.anchor) >= cost:
+            return runtime, window, False
+        self._to_warm = (runtime, window.prompt + window.anchor)
+        return quick, short, True
 
     def _state_tokens(self, runtime: ModelRuntime) -> StateTokens:
         if self._tokens is None or self._tokens[0] is not runtime:

@@ -62,6 +62,11 @@ class Options:
         "lint gate; the rest is decoded behind them and served without a model call when you "
         "accept or type what the ghost text shows."
     )
+    quick_window: bool = _option(
+        True, "When the model has not yet read the lines above the cursor (a file just opened, a "
+        "jump elsewhere), answer from the nearest lines only, at once, and read the rest in the "
+        "background for the next suggestion."
+    )
     lint_timeout: float = _option(3.0, "Seconds one pylint check may take before it is abandoned.", 0.1, 60.0)
     diagnostics: bool = _option(True, "Publish pylint errors (LintSeq's rules) as diagnostics.")
     repair_candidates: int = _option(3, "Most rewrites the model proposes for one repair request.", 1, 10)

@@ -13,6 +13,8 @@ As a server (``python tests/nvim/scripted_server.py``, or ``main()``), it reads:
   start (instead of the line);
 - ``EDITSEQ_SCRIPTED_TOKEN_S``: seconds each of its 8 "tokens" takes, checking the cancel flag
   between them like the real runtime (default 0: instant), for cancel and supersede tests;
+- ``EDITSEQ_SCRIPTED_CACHE=1``: keep a KV cache of words (``CachingRuntime``), so a long cold
+  window is answered from the quick runtime's short one and warmed behind it;
 - ``EDITSEQ_TEST_QUERIES=1``: also answer the test-only requests (``editseq/test/documentText``).
 """
 
@@ -93,12 +95,41 @@ class ScriptedRuntime:
         return f"@@ -{state_lines},0 +{state_lines + 1} @@\n+{self.line}"
 
 
+class CachingRuntime(ScriptedRuntime):
+    """A scripted model with a KV cache of words (its tokens): the prompt last prefilled or
+    generated after, as ``ModelRuntime``'s ``uncached_tokens`` and ``prefill`` see it."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.cache: list[str] = []
+        self.prefilled: list[str] = []
+
+    def uncached_tokens(self, prompt: str) -> int:
+        words = prompt.split()
+        shared = 0
+        while shared < min(len(words), len(self.cache)) and words[shared] == self.cache[shared]:
+            shared += 1
+        return len(words) + 1 - shared
+
+    def prefill(self, prompt: str, cancel: threading.Event | None = None) -> bool:
+        if cancel is not None and cancel.is_set():
+            return False
+        self.prefilled.append(prompt)
+        self.cache = prompt.split()
+        return True
+
+    def generate(self, prompt: str, **kwargs) -> Generation:
+        self.cache = prompt.split()
+        return super().generate(prompt, **kwargs)
+
+
 def factory_from_environment():
     line = os.environ.get("EDITSEQ_SCRIPTED_LINE", LINE)
     token_s = float(os.environ.get("EDITSEQ_SCRIPTED_TOKEN_S", "0"))
     replies = os.environ.get("EDITSEQ_SCRIPTED_REPLIES")
     listed = None if replies is None else json.loads(replies)
-    return lambda spec: ScriptedRuntime(spec, listed, line, token_s, cycle=True)
+    runtime = CachingRuntime if os.environ.get("EDITSEQ_SCRIPTED_CACHE") == "1" else ScriptedRuntime
+    return lambda spec: runtime(spec, listed, line, token_s, cycle=True)
 
 
 def main() -> int:

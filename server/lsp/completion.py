@@ -121,6 +121,8 @@ class Completions:
         result = job.result()
         self._report(document.uri, line, result)
         self.next_edits[document.uri] = (document.version, [o for o in result.offers if not o.at_cursor])
+        if result.quick:  # read the whole window while the user reads the suggestion
+            self.server.warm_when_idle()
 
     def _report(self, uri: str, line: int, result: Completion) -> None:
         ls = self.server

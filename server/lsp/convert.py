@@ -96,7 +96,7 @@ def suggestion_status(uri: str, line: int, completion: Completion) -> dict[str, 
     """The ``suggestion`` field of an ``editseq/status`` notification."""
     return {
         "uri": uri, "line": line, "offered": completion.offered,
-        "partial": completion.partial, "cached": completion.cached,
+        "partial": completion.partial, "cached": completion.cached, "quick": completion.quick,
         "skip": completion.skip.value if completion.skip else None,
         "reason": completion.reason,
         "latencyMs": round(completion.timings.get("latency_ms", 0.0), 1),

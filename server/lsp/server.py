@@ -51,6 +51,7 @@ class EditseqServer(LanguageServer):
         self.model_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="editseq-model")
         self.lint_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="editseq-lint")
         self.pending: dict[str, _Pending] = {}
+        self.warming: threading.Event | None = None  # set it to stop the completer's warm-up
         self.warned: set[str] = set()
         self.completion = completion.Completions(self)
         self.functions = functions.Functions(self)
@@ -63,6 +64,8 @@ class EditseqServer(LanguageServer):
 
     async def run_model(self, uri: str, version: int | None, fn, *args):
         """Run ``fn(*args, cancel)`` on the model thread; supersede older work on ``uri``."""
+        if self.warming is not None:
+            self.warming.set()  # the warm-up gives the model thread back within one chunk
         previous = self.pending.get(uri)
         if previous is not None:
             previous.cancel.set()
@@ -77,6 +80,20 @@ class EditseqServer(LanguageServer):
         finally:
             if self.pending.get(uri) is pending:
                 del self.pending[uri]
+
+    def warm_when_idle(self) -> None:
+        """Let the completer prefill the window a quick suggestion skipped, on the model thread,
+        until it is done or other model work arrives (which stops it and asks again after)."""
+        if self.warming is not None and not self.warming.is_set():
+            return  # one is queued or running
+        cancel = self.warming = threading.Event()
+
+        def finished(job: asyncio.Future) -> None:
+            if job.exception() is not None:
+                log.warning("warming the completion window failed: %s", job.exception())
+
+        job = asyncio.get_running_loop().run_in_executor(self.model_executor, self.completer.warm, cancel)
+        job.add_done_callback(finished)
 
     async def run_lint(self, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(self.lint_executor, fn, *args)
@@ -143,6 +160,9 @@ class EditseqServer(LanguageServer):
             await asyncio.get_running_loop().run_in_executor(self.model_executor, self.models.gate.start)
             runtime = await asyncio.get_running_loop().run_in_executor(self.model_executor,
                                                                        self.models.edits)
+            if self.options.quick_window:  # the short-context twin, for a file's first suggestion
+                await asyncio.get_running_loop().run_in_executor(self.model_executor,
+                                                                 self.models.quick_edits)
             loaded = f"editseq: model {describe(runtime.spec)} loaded in {runtime.load_s:.2f} s"
             self.log_to_client(loaded)
             self.send_status("ready", model=describe(runtime.spec), load_seconds=round(runtime.load_s, 2))

@@ -94,3 +94,15 @@ async def multiline_client(lsp_client: LanguageClient):
     await start(lsp_client, {"samples": 1})
     yield
     await lsp_client.shutdown_session()
+
+
+CACHED_LINE = "total = value_1 + value_2"
+
+
+@pytest_lsp.fixture(config=config(EDITSEQ_SCRIPTED_CACHE="1", EDITSEQ_SCRIPTED_LINE=CACHED_LINE),
+                    scope="module")
+async def caching_client(lsp_client: LanguageClient):
+    """A scripted model with a KV cache (tests/scripted.py's CachingRuntime)."""
+    await start(lsp_client)
+    yield
+    await lsp_client.shutdown_session()

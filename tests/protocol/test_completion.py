@@ -15,7 +15,7 @@ from tests.lsp_client import (
     replace_document,
 )
 
-from .conftest import LINE
+from .conftest import CACHED_LINE, LINE
 
 SOURCE = (
     "def rectangle_perimeter(width, height):\n"
@@ -180,3 +180,28 @@ async def test_a_request_that_does_not_follow_the_ghost_text_decodes_anew(multil
     statuses = [s["suggestion"] for s in client.statuses if s.get("suggestion", {}).get("uri") == uri]
     assert not statuses[-1]["cached"]
     assert [item.insert_text for item in again.items] in ([], ["\n    total = width + height"])
+
+
+async def test_a_cold_long_file_is_answered_at_once_and_read_whole_behind(caching_client: LanguageClient):
+    client = caching_client
+    uri = "file:///workspace/long.py"
+    source = "".join(f"value_{i} = {i}\n" for i in range(400))  # past the scripted 2048 "tokens"
+    open_document(client, uri, source)
+
+    async def ask() -> dict:
+        seen = len(client.statuses)
+        result = await client.text_document_inline_completion_async(inline_params(uri, 399, 15))
+        assert result.items[0].insert_text == "\n" + CACHED_LINE  # after the last line
+        reports = await eventually(
+            lambda: [s["suggestion"] for s in client.statuses[seen:]
+                     if s.get("suggestion", {}).get("uri") == uri], what="a suggestion status")
+        return reports[-1]
+
+    first = await ask()
+    assert first["quick"] and first["offered"]
+    for _ in range(50):  # the server reads the whole window while the model thread is idle
+        await asyncio.sleep(0.05)
+        later = await ask()
+        if not later["quick"]:
+            break
+    assert not later["quick"] and later["offered"]

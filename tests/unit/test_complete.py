@@ -8,7 +8,7 @@ from editseq.lintgate import LintGate
 from editseq.models import Models
 from editseq.options import Options
 
-from tests.scripted import ScriptedRuntime
+from tests.scripted import CachingRuntime, ScriptedRuntime
 
 
 @pytest.fixture(scope="module")
@@ -233,3 +233,55 @@ def test_the_rest_of_an_edit_is_served_once_the_user_takes_a_prefix_of_it():
     assert served.cached and served.offers[0].edits == [DocumentEdit(1, 9, 9, "\n    return y")]
     assert served.offers[0].new_text == final.offers[0].new_text
     assert cached_completion(final, base, final.offers[0].new_text, 2, 12) is None  # all taken
+
+
+LONG_SOURCE = "".join(f"value_{i} = {i}\n" for i in range(400))  # past the fake's 2048 tokens
+
+
+def make_caching(gate, **options):
+    runtimes = {}
+
+    def factory(spec):
+        runtimes[spec.n_ctx] = CachingRuntime(spec, None, "total = value_1 + value_2")
+        return runtimes[spec.n_ctx]
+
+    opts = Options(**options)
+    return Suggester(opts, Models(opts, factory, gate)), runtimes
+
+
+def test_a_cold_window_is_answered_from_the_short_one_and_warmed_for_the_next(gate):
+    suggester, runtimes = make_caching(gate)
+    first = suggester.suggest(LONG_SOURCE, 400, 0)
+    assert first.offered and first.quick, first.reason
+    main, quick = runtimes[2048], runtimes[512]
+    assert (len(main.prompts), len(quick.prompts)) == (0, 1)
+    assert first.window[0] > 300  # the short window: the lines just above the cursor
+    assert first.offers[0].new_text.endswith("value_399 = 399\ntotal = value_1 + value_2")
+
+    assert suggester.completer.warm()  # the server calls it when the model thread is idle
+    second = suggester.suggest(LONG_SOURCE, 400, 0)
+    assert second.offered and not second.quick
+    assert len(main.prompts) == 1 and main.prompts[0].startswith(main.prefilled[0])
+    assert second.window[0] < first.window[0]
+
+
+def test_a_stopped_warm_up_leaves_the_next_request_on_the_short_window(gate):
+    suggester, runtimes = make_caching(gate)
+    suggester.suggest(LONG_SOURCE, 400, 0)
+    stop = threading.Event()
+    stop.set()
+    assert not suggester.completer.warm(stop)
+    assert suggester.suggest(LONG_SOURCE, 400, 0).quick
+    assert runtimes[2048].prompts == []
+
+
+def test_a_file_that_fits_the_short_window_and_the_option_off_use_the_main_one(gate):
+    suggester, runtimes = make_caching(gate)
+    short = "".join(f"value_{i} = {i}\n" for i in range(20))
+    assert not suggester.suggest(short, 20, 0).quick
+    assert len(runtimes[2048].prompts) == 1
+
+    suggester, runtimes = make_caching(gate, quick_window=False)
+    result = suggester.suggest(LONG_SOURCE, 400, 0)
+    assert result.offered and not result.quick
+    assert 512 not in runtimes and len(runtimes[2048].prompts) == 1
