@@ -60,8 +60,16 @@ def first_lint_clean_pass(problems: Sequence[Sequence[dict]], k: int | None = No
 
 
 def has_pick(problems: Sequence[Sequence[dict]]) -> bool:
-    """Samples of the implement task carry what the feature's choice reads."""
-    return bool(problems) and all(s and "pick" in s[0].get("extra", {}) for s in problems)
+    """Samples of the implement task carry what the feature's choice reads (but for problems
+    the feature refuses, ``refused``: it offers nothing for them)."""
+    return (bool(problems) and all(s and ("pick" in s[0].get("extra", {}) or refused(s)) for s in problems)
+            and not all(refused(s) for s in problems))
+
+
+def refused(samples: Sequence[dict]) -> bool:
+    """The implement feature turned the problem's stub down (HumanEval/115's body starts with an
+    import before its docstring: not a stub to fill in)."""
+    return bool(samples) and samples[0].get("finish") == "no_stub"
 
 
 def picked(samples: Sequence[dict], k: int) -> dict | None:
@@ -71,6 +79,8 @@ def picked(samples: Sequence[dict], k: int) -> dict | None:
     from editseq.implement import Ranked, pick
 
     pool = list(samples[:k])
+    if not pool or refused(pool):
+        return None
     items = [Ranked(x["extra"]["pick"]["key"], bool(x["extra"]["pick"]["lint_ok"]),
                     x["extra"]["pick"]["checks_passed"], x["extra"]["pick"]["mean_logprob"]) for x in pool]
     has_checks = bool(pool) and pool[0]["extra"]["pick"]["checks_total"] > 0
@@ -119,7 +129,9 @@ def summarize(problems: Sequence[Sequence[dict]], ks: Sequence[int] = DEFAULT_KS
     }
     if has_pick(problems):
         summary["pick_pass_at_k"] = {str(k): pick_pass(problems, k) for k in PICK_KS if k <= n}
-        summary["problems_without_examples"] = sum(s[0]["extra"]["pick"]["checks_total"] == 0 for s in problems)
+        summary["problems_without_examples"] = sum(not refused(s) and s[0]["extra"]["pick"]["checks_total"] == 0
+                                                   for s in problems)
+        summary["problems_refused"] = sum(refused(s) for s in problems)
         summary["pick_offered_at_k"] = {str(k): sum(picked(s, k) is not None for s in problems) / len(problems)
                                         for k in PICK_KS if k <= n}
     return summary

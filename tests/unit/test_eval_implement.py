@@ -67,7 +67,7 @@ def args_for(gguf, tmp_path, *extra):
 
 def test_implement_samples_carry_the_pick_and_the_report_sweeps_k(model_file, tmp_path):
     path = run.run(args_for(model_file, tmp_path, "-n", "5"))
-    assert path.name == "fake-lintseq-checked-implement-n5-t0.2-limit2.json"  # the feature's temperature
+    assert path.name == "fake-lintseq-checked-implement-n5-t0.8-limit2.json"  # the feature's temperature
     result = json.loads(path.read_text())
     record = result["tasks"]["implement"]
     samples = record["problems"]["Python/0"]["samples"]
@@ -110,3 +110,17 @@ def test_pick_metrics_read_the_rows():
     assert metrics.pick_pass([problem, no_examples], 2) == 1.0
     assert metrics.pick_pass([problem], 4) is None  # fewer samples than k
     assert not metrics.has_pick([[{"passed": True}]])
+
+
+def test_a_problem_the_feature_refuses_counts_as_offered_nothing():
+    def row(key, passed, checks):
+        return {"passed": passed, "extra": {"pick": {"key": key, "lint_ok": True, "checks_total": 2,
+                                                      "checks_passed": checks, "mean_logprob": -0.1}}}
+
+    refused = [{"passed": False, "finish": "no_stub", "extra": {"error": "f already has a body"}}] * 2
+    problems = [[row("a", True, 2), row("b", False, 0)], refused]
+    assert metrics.has_pick(problems) and metrics.picked(refused, 2) is None
+    assert metrics.pick_pass(problems, 2) == 0.5
+    summary = metrics.summarize(problems, ks=(1, 2))
+    assert (summary["problems_refused"], summary["problems_without_examples"]) == (1, 0)
+    assert not metrics.has_pick([refused])
