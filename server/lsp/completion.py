@@ -129,12 +129,13 @@ class Completions:
         if result.skip is Skip.FILE_TOO_LARGE:
             ls.tell(types.MessageType.Warning, f"editseq: {uri}: {result.reason}", once_key=uri)
         start, end = result.window
-        if start > 0:
+        if start > 0 and not result.quick:  # a quick window is short for speed, not for the file
             ls.tell(types.MessageType.Info, f"editseq: {uri} is longer than the model's "
                     f"context; suggestions see the lines just above the cursor (now {start + 1}-{end}).",
                     once_key="window:" + uri)
         ls.log_to_client(
-            f"editseq suggest {uri}:{line + 1}: {result.reason} (window={start + 1}-{end}, "
+            f"editseq suggest {uri}:{line + 1}: {result.reason} (window={start + 1}-{end}"
+            + (" from the short context, the whole window read behind it" if result.quick else "") + ", "
             + ", ".join(f"{k}={v:.0f}" for k, v in result.timings.items()) + ")")
         ls.send_status("ready", suggestion=convert.suggestion_status(uri, line, result))
 

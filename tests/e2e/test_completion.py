@@ -1,6 +1,9 @@
 """Inline completion end to end: VS Code's capabilities, the real model, the real lint gate."""
 
 import asyncio
+import re
+import sysconfig
+from pathlib import Path
 
 import pytest
 import pytest_lsp
@@ -8,7 +11,7 @@ from editseq.lintgate import Linter, new_errors
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
-from tests.lsp_client import eventually
+from tests.lsp_client import eventually, replace_document
 
 from .conftest import DATA, E2E_OPTIONS, SERVER_COMMAND, apply_inline
 
@@ -97,3 +100,43 @@ async def test_invalid_settings_are_reported_and_defaults_used(client: LanguageC
     assert warnings and "using" in warnings[-1]
     result = await client.text_document_inline_completion_async(inline_params())
     assert isinstance(result, types.InlineCompletionList)
+
+
+async def test_a_long_file_is_answered_at_once_then_from_its_whole_window(client: LanguageClient):
+    # 300 lines of real code (about 1,700 tokens): the first request would prefill them all; it
+    # is answered from the short context, and the server reads the whole window behind it
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    lines = (stdlib / "heapq.py").read_text().split("\n")
+    head = lines[: next(i for i in range(300, len(lines)) if lines[i].startswith("def ")) + 1]
+    uri = "file:///workspace/long.py"
+    typed: list[str] = []
+
+    async def ask() -> str:
+        """Type a comment line into the function (a model call, not the last edit's rest), ask."""
+        typed.append(f"    # step {len(typed)}")
+        text = "\n".join(head + typed) + "\n    \n"
+        if len(typed) == 1:
+            client.text_document_did_open(types.DidOpenTextDocumentParams(text_document=types.TextDocumentItem(
+                uri=uri, language_id="python", version=1, text=text)))
+        else:
+            replace_document(client, uri, text, len(typed))
+        seen = len(suggest_logs(client))
+        cursor = types.Position(line=len(head) + len(typed), character=4)
+        await client.text_document_inline_completion_async(inline_params(uri, cursor))
+        logs = await eventually(lambda: [line for line in suggest_logs(client)[seen:]
+                                         if line.startswith(f"editseq suggest {uri}:") and "samples=" in line],
+                                what="the whole edit's report")
+        return logs[-1]
+
+    def window_start(log: str) -> int:
+        return int(re.search(r"window=(\d+)-", log).group(1))
+
+    first = await ask()
+    assert "from the short context" in first, first
+    for _ in range(30):  # the whole window takes a few seconds to read on 2 cores
+        await asyncio.sleep(1.0)
+        last = await ask()
+        if "from the short context" not in last:
+            break
+    assert "from the short context" not in last, last
+    assert window_start(last) < window_start(first) - 40  # it sees far more of the file
