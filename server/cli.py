@@ -142,6 +142,8 @@ def run_suggest(args: argparse.Namespace) -> int:
     if not 0 <= character <= len(lines[line]):
         raise SystemExit(f"editseq: --character {args.character} is outside line {args.line} "
                          f"(1..{len(lines[line]) + 1})")
+    # one request, nothing after it to warm for: the whole window, not a quick short one
+    options = options.replace(quick_window=False)
     models = Models(options)
     completer = Completer(models)
     try:

@@ -76,8 +76,10 @@ def run(model: str, n: int, data: str, plain: bool, options: dict) -> dict:
     from editseq.models import Models, describe
     from editseq.options import Options, parse_options
 
+    # the whole window, as the editor has it once the file is read (a file's first request may
+    # be answered from the quick short window: editseq.complete)
     opts, errors = parse_options({"model": model, "temperature": 0.0, "firstLinesFirst": False,
-                                  **options}, Options())
+                                  "quickWindow": False, **options}, Options())
     if errors:
         raise SystemExit("; ".join(errors))
     models = Models(opts)
