@@ -157,12 +157,7 @@ class EditseqServer(LanguageServer):
 
             self.models.progress = report
         try:
-            await asyncio.get_running_loop().run_in_executor(self.model_executor, self.models.gate.start)
-            runtime = await asyncio.get_running_loop().run_in_executor(self.model_executor,
-                                                                       self.models.edits)
-            if self.options.quick_window:  # the short-context twin, for a file's first suggestion
-                await asyncio.get_running_loop().run_in_executor(self.model_executor,
-                                                                 self.models.quick_edits)
+            runtime = await asyncio.get_running_loop().run_in_executor(self.model_executor, self._load)
             loaded = f"editseq: model {describe(runtime.spec)} loaded in {runtime.load_s:.2f} s"
             self.log_to_client(loaded)
             self.send_status("ready", model=describe(runtime.spec), load_seconds=round(runtime.load_s, 2))
@@ -176,6 +171,15 @@ class EditseqServer(LanguageServer):
             self.models.progress = None
             if token is not None:
                 self.work_done_progress.end(token, types.WorkDoneProgressEnd())
+
+    def _load(self):
+        """The model thread's first job, in one piece (a request that comes meanwhile waits
+        behind all of it): the pylint worker, the edit model, its short-context twin."""
+        self.models.gate.start()
+        runtime = self.models.edits()
+        if self.options.quick_window:  # the short-context twin, for a file's first suggestion
+            self.models.quick_edits()
+        return runtime
 
     async def begin_progress(self, title: str, cancellable: bool = False) -> str | None:
         """A ``$/progress`` token, begun; None when the client shows no progress."""
