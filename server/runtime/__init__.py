@@ -147,6 +147,7 @@ class ModelRuntime:
             check_gguf(self.spec.adapter, "adapter")
         from llama_cpp import Llama
 
+        keep_stdout()
         threads = self._threads
         started = time.perf_counter()
         try:
@@ -360,6 +361,20 @@ class ModelRuntime:
         return Generation(text, finish, len(tokens), reused, count,
                           first_token_at - started, ended - first_token_at,
                           None if scored is None else tuple(scored))
+
+
+def keep_stdout() -> None:
+    """Stop llama-cpp-python from pointing the process's fd 1 and 2 at /dev/null while it loads
+    a model or makes a context (``llama_cpp._utils.suppress_stdout_stderr``, used when not
+    verbose). In the server stdout is the LSP channel: whatever the event loop wrote meanwhile
+    (a reply, a status) was lost and the client's stream broke, and a model loads while requests
+    are served (the chat model at the first explain, the short-context twin). Not verbose,
+    llama.cpp's own log goes through its callback (errors only, to stderr) and stdout stays
+    clean. Idempotent."""
+    from llama_cpp import _utils
+
+    guard = _utils.suppress_stdout_stderr
+    guard.__init__ = lambda self, disable=True: setattr(self, "disable", True)
 
 
 def _logprob(llama, token: int) -> float:
