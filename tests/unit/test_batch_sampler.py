@@ -2,7 +2,6 @@
 generations)."""
 
 import pytest
-from editseq.runtime import ModelRuntime, ModelSpec, base_model_path
 
 PROMPTS = [
     "Write a Python function that adds two numbers.\n<|diff|>",
@@ -11,19 +10,11 @@ PROMPTS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def runtime():
-    runtime = ModelRuntime(ModelSpec(base_model_path(), n_ctx=1024, n_threads=1))
-    runtime.load()
-    yield runtime
-    runtime.close()
-
-
-def test_one_sequence_writes_what_the_runtime_writes(runtime):
-    sampler = runtime.batch_sampler(1, 1024, 1)
+def test_one_sequence_writes_what_the_runtime_writes(base_runtime):
+    sampler = base_runtime.batch_sampler(1, 1024, 1)
     try:
         for prompt in PROMPTS[:2]:  # the second call keeps the first call's shared prefix cached
-            expected = runtime.generate(prompt, max_tokens=24, temperature=0.0)
+            expected = base_runtime.generate(prompt, max_tokens=24, temperature=0.0)
             [reply] = sampler.generate([prompt], max_tokens=24, seeds=[0], temperature=0.0)
             assert (reply.text, reply.generated_tokens, reply.finish) == (
                 expected.text, expected.generated_tokens, expected.finish)
@@ -32,8 +23,8 @@ def test_one_sequence_writes_what_the_runtime_writes(runtime):
         sampler.close()
 
 
-def test_side_by_side_replies_are_reproducible_and_end_as_asked(runtime):
-    sampler = runtime.batch_sampler(3, 1024, 1)
+def test_side_by_side_replies_are_reproducible_and_end_as_asked(base_runtime):
+    sampler = base_runtime.batch_sampler(3, 1024, 1)
     try:
         first = sampler.generate(PROMPTS, max_tokens=[12, 20, 30], seeds=[1, 2, 3], temperature=0.8)
         again = sampler.generate(PROMPTS, max_tokens=[12, 20, 30], seeds=[1, 2, 3], temperature=0.8)
