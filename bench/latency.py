@@ -14,9 +14,9 @@ For each fixture size the benchmark opens a file of about that many lines (cut f
 standard library at a top-level definition, so it is real code), deletes the body of the last
 function, then types the body back one line at a time (incremental didChange), asking for an
 inline completion ``--pause`` seconds after each line (as an editor does after a pause; a person
-takes longer than the default second to type a line), and the first time right after opening. When a suggestion is shown,
-it also accepts it (as Tab would) and asks again, which the server should answer from the edit
-it decoded behind the first line, then puts the author's text back.
+takes longer than the default second to type a line), and the first time right after opening.
+When a suggestion is shown, it also accepts it (as Tab would) and asks again, which the server
+should answer from the edit it decoded behind the first line, then puts the author's text back.
 
 Reported per size, idle and with one core kept busy by a spinning process (a user's build):
 time to the first line (the request's own latency: the server answers with the first lines
