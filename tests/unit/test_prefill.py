@@ -52,3 +52,12 @@ def test_prefill_replaces_another_prompts_cache_after_the_shared_prefix(base_run
     assert base_runtime.prefill(other)
     assert base_runtime.uncached_tokens(other) == 0
     assert base_runtime.uncached_tokens(CODE) > 0
+
+
+def test_the_kept_tokenization_is_not_shared_with_callers(base_runtime):
+    first = base_runtime.tokenize(CODE)
+    expected = list(first)
+    first.append(0)  # a caller's change to its list
+    assert base_runtime.tokenize(CODE) == expected
+    assert base_runtime.tokenize(CODE, special=False) == expected  # no special tokens in CODE
+    assert base_runtime.count_tokens(CODE[:100]) < len(expected)
