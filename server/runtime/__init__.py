@@ -45,6 +45,12 @@ CODER_ADAPTER = "editseq-coder-lora.gguf"  # the coder tier's, beside it
 # chunk. bench/prefill_chunks.py, 2 idle cores (AMD EPYC, AVX-512), 1536 tokens: chunks of 32
 # prefill at 585 tok/s (55 ms a chunk), 64 at 690 (92 ms), 128 at 730 (175 ms), 512 at 680.
 PREFILL_CHUNK = 64
+# llama.cpp's fused attention kernel. bench/attention.py, 2 idle cores (AMD EPYC, AVX-512),
+# 2026-12-01, default model, off -> on: a cold 1,500-token prefill 2,596 -> 2,191 ms, but the
+# ~30 tokens re-read after typing a line 79 -> 132 ms (49 -> 70 at 600 tokens) and decoding no
+# faster (95 -> 89 tok/s; another run 93 -> 106); the coder model alike (re-read 143 -> 222 ms).
+# A warm suggestion is a short re-read and a short decode, so it stays off on the CPU.
+FLASH_ATTENTION = False
 
 
 class ModelError(RuntimeError):
@@ -65,6 +71,7 @@ class ModelSpec:
     vocab_only: bool = False  # the tokenizer only (no weights): tokenize, count, metadata
     all_logits: bool = False  # keep every position's logits (for ``top1_tokens``; costs memory)
     merged_from: tuple[Path, Path] | None = None  # (base, adapter) when ``path`` is their merge
+    flash_attention: bool = FLASH_ATTENTION
 
 
 @dataclass(frozen=True)
@@ -163,6 +170,7 @@ class ModelRuntime:
                 n_threads_batch=threads,
                 n_gpu_layers=self.spec.n_gpu_layers,
                 n_batch=512,
+                flash_attn=self.spec.flash_attention,
                 vocab_only=self.spec.vocab_only,
                 logits_all=self.spec.all_logits,
                 verbose=False,
@@ -281,7 +289,7 @@ class ModelRuntime:
 
         self.load()
         threads = threads or self.spec.n_threads or os.cpu_count() or 1
-        return BatchSampler(self._llama, slots, n_ctx, threads)
+        return BatchSampler(self._llama, slots, n_ctx, threads, self.spec.flash_attention)
 
     def generate(
         self,

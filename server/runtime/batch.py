@@ -38,7 +38,7 @@ class BatchSampler:
     """Decodes up to ``slots`` prompts at once with the model of a loaded ``llama_cpp.Llama``
     (its tokenizer too), in a context of its own with ``n_ctx`` cells shared by all sequences."""
 
-    def __init__(self, llama, slots: int, n_ctx: int, threads: int) -> None:
+    def __init__(self, llama, slots: int, n_ctx: int, threads: int, flash_attention: bool) -> None:
         import llama_cpp
 
         self._lib = llama_cpp
@@ -52,8 +52,9 @@ class BatchSampler:
         params.n_ctx, params.n_batch, params.n_ubatch = n_ctx, N_BATCH, N_BATCH
         params.n_seq_max, params.kv_unified = slots, True
         params.n_threads = params.n_threads_batch = threads
-        # as llama_cpp.Llama's context (flash attention off), so that logits match its own
-        params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
+        # attention as in the runtime's own context, so that logits match its own
+        params.flash_attn_type = (llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED if flash_attention
+                                  else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED)
         self._ctx = llama_cpp.llama_init_from_model(model, params)
         if not self._ctx:
             raise RuntimeError(f"llama.cpp could not create a context of {n_ctx} cells for {slots} sequences")
