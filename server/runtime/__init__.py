@@ -46,10 +46,11 @@ CODER_ADAPTER = "editseq-coder-lora.gguf"  # the coder tier's, beside it
 # prefill at 585 tok/s (55 ms a chunk), 64 at 690 (92 ms), 128 at 730 (175 ms), 512 at 680.
 PREFILL_CHUNK = 64
 # llama.cpp's fused attention kernel. bench/attention.py, 2 idle cores (AMD EPYC, AVX-512),
-# 2026-12-01, default model, off -> on: a cold 1,500-token prefill 2,596 -> 2,191 ms, but the
-# ~30 tokens re-read after typing a line 79 -> 132 ms (49 -> 70 at 600 tokens) and decoding no
-# faster (95 -> 89 tok/s; another run 93 -> 106); the coder model alike (re-read 143 -> 222 ms).
-# A warm suggestion is a short re-read and a short decode, so it stays off on the CPU.
+# default model, off -> on (bench/results/attention-2026-12-01.json): a cold 1,500-token prefill
+# 2,351 -> 1,683 ms; the ~30 tokens re-read after typing a line 77 -> 106 ms (57 -> 64 after
+# 600); decoding 93 -> 106 tok/s (123 -> 146). A rerun at 5 repeats: re-read 79 -> 132 ms,
+# decoding 95 -> 89. A warm first line is that re-read and ~20 tokens: a tie or a loss, so it
+# stays off on the CPU (the coder model too: re-read 143 -> 222 ms, decoding 48 -> 45).
 FLASH_ATTENTION = False
 
 
