@@ -162,6 +162,13 @@ def encode(tokenizer, text: str, eos_id: int, train_from: int | None = None) -> 
     return Sample(ids, labels)
 
 
+def packing_seed(cfg: TrainConfig, epoch: int) -> str:
+    """The seed of ``epoch``'s packing order. A run started from another run's adapter packs in
+    an order of its own: with the same seed it would first re-read exactly the rows that adapter
+    was trained on (over-fitting them: validation loss 0.756 -> 0.842 in 98K tokens)."""
+    return f"{cfg.seed}/{epoch}" + (f"/{cfg.init_adapter}" if cfg.init_adapter else "")
+
+
 def parse_repeat(spec: str) -> dict[str, int]:
     """``"mbpp=3,mined=1"`` -> {"mbpp": 3, "mined": 1}."""
     repeats = {}
@@ -511,7 +518,7 @@ def train(cfg: TrainConfig, resume: bool = False,
     log_path.write_text("".join(json.dumps(h) + "\n" for h in history))
 
     epoch_tokens = counts["train_tokens"]
-    rows = pack(train_set, cfg.seq_len, random.Random(f"{cfg.seed}/{state.epoch}"))
+    rows = pack(train_set, cfg.seq_len, random.Random(packing_seed(cfg, state.epoch)))
     model.train()
     bar = None
     if progress_bar:
@@ -546,7 +553,7 @@ def train(cfg: TrainConfig, resume: bool = False,
         for _ in range(cfg.grad_accum):
             if state.row >= len(rows):
                 state.epoch, state.row = state.epoch + 1, 0
-                rows = pack(train_set, cfg.seq_len, random.Random(f"{cfg.seed}/{state.epoch}"))
+                rows = pack(train_set, cfg.seq_len, random.Random(packing_seed(cfg, state.epoch)))
             batches.append(collate(train_set, rows[state.row : state.row + cfg.micro_batch],
                                    cfg.seq_len, pad_id))
             state.row += cfg.micro_batch

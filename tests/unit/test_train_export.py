@@ -217,6 +217,20 @@ def test_long_samples_are_dropped_and_a_run_can_start_from_an_adapter(tmp_path):
         torch.testing.assert_close(started[key], trained[key], atol=1e-6, rtol=1e-5)
 
 
+def test_a_run_from_an_adapter_packs_its_rows_in_an_order_of_its_own(tmp_path):
+    cfg = config(tmp_path / "a")
+    cfg.shards = tr.find_shards(cfg.data)
+    samples = tr.load_samples(cfg, TOKENIZER)[0]
+
+    def order(c):
+        return [row for row in tr.pack(samples, c.seq_len, random.Random(tr.packing_seed(c, 0)))]
+
+    fresh, again = order(cfg), order(config(tmp_path / "a"))
+    assert fresh == again  # deterministic: a resumed run reads on where it stopped
+    continued = order(config(tmp_path / "a", init_adapter=str(tmp_path / "a" / "run" / "ckpt")))
+    assert continued != fresh  # not the rows the adapter was just trained on, first
+
+
 def test_stdlib_only_training_drops_programs_importing_other_packages(tmp_path):
     data = tmp_path / "data"
     rows = []
