@@ -20,7 +20,7 @@ from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from . import editformat
-from .decoding import EditOutcome, SamplingSettings, drop_repeats, next_edit
+from .decoding import EditOutcome, SamplingSettings, drop_repeats, next_edit, trim_repeats
 from .editformat import Insertion, StateTokens
 from .lintgate import LintGate, LintMessage, Verdict, detect_indent, unchecked_verdict
 from .models import Models
@@ -268,7 +268,10 @@ class FirstLines:
             self.done = True  # not one plain insertion at the cursor: wait for the whole edit
             return
         placed, _ = editformat.place_hunks(self.state, editformat.parse_edit("\n".join(rows)).hunks)
-        kept, _ = drop_repeats(self.state, placed)
+        trimmed, _ = trim_repeats(self.state, placed)
+        if placed and not trimmed:
+            return  # so far only lines that stand above the cursor: perhaps with the next line
+        kept, _ = drop_repeats(self.state, trimmed)
         if len(kept) != 1 or kept[0].before_line != len(self.state):
             self.done = True
             return

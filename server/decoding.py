@@ -13,8 +13,10 @@ them from inside the judge.
 from __future__ import annotations
 
 import dataclasses
+import re
 import threading
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from . import editformat
@@ -44,6 +46,7 @@ class Candidate:
     repeated_hunks: int  # dropped because they only repeated existing lines
     verdict: Verdict | None = None  # None: nothing well-formed to judge
     unjudged_reason: str = ""  # why, when verdict is None
+    moved: bool = False  # placed elsewhere than the model's hunk header said (``next_edit(moves=)``)
 
     @property
     def accepted(self) -> bool:
@@ -67,6 +70,8 @@ class EditOutcome:
 
 
 Judge = Callable[[list[Insertion]], Verdict]  # a candidate's insertions -> may it be offered?
+_HEADER = re.compile(r"\s*(async\s+def|def|class)\s")
+MOVE_REACH = 2  # lines a rejected one-hunk edit may move in a whole program (``nearby_placements``)
 
 
 def drop_repeats(state: list[str], insertions: list[Insertion]) -> tuple[list[Insertion], int]:
@@ -74,6 +79,47 @@ def drop_repeats(state: list[str], insertions: list[Insertion]) -> tuple[list[In
     existing = {line for line in state if line.strip()}
     kept = [i for i in insertions if not all(line in existing for line in i.lines if line.strip())]
     return kept, len(insertions) - len(kept)
+
+
+def trim_repeats(state: list[str], insertions: list[Insertion]) -> tuple[list[Insertion], int]:
+    """Cut from each insertion the lines that only say again what stands around it: a head equal
+    to the lines just above it, or one that restarts a ``def`` or ``class`` above from its
+    header (a small model often writes the function it is inside anew), and a tail equal to
+    the lines just below it. Insertions left blank are dropped; returns them and how many lines
+    were cut."""
+    kept: list[Insertion] = []
+    cut = 0
+    for insertion in insertions:
+        if insertion.removed:
+            kept.append(insertion)
+            continue
+        lines = list(insertion.lines)
+        head = _repeated_head(state[: insertion.before_line], lines)
+        lines = lines[head:]
+        tail = _repeated_head(state[insertion.before_line :][::-1], lines[::-1])
+        lines = lines[: len(lines) - tail]
+        cut += head + tail
+        if any(line.strip() for line in lines):
+            kept.append(dataclasses.replace(insertion, lines=tuple(lines)))
+    return kept, cut
+
+
+def _repeated_head(above: list[str], lines: list[str]) -> int:
+    """How many of ``lines``' first lines repeat ``above``: its last lines, or its lines from a
+    ``def``/``class`` header on (0 when none of them is more than blank)."""
+    if not lines:
+        return 0
+    best = 0
+    for k in range(1, min(len(above), len(lines)) + 1):
+        if lines[:k] == above[-k:]:
+            best = k
+    for start, line in enumerate(above):
+        if line == lines[0] and _HEADER.match(line):
+            run = 0
+            while run < len(lines) and start + run < len(above) and above[start + run] == lines[run]:
+                run += 1
+            best = max(best, run)
+    return best if any(line.strip() for line in lines[:best]) else 0
 
 
 def next_edit(
@@ -86,13 +132,16 @@ def next_edit(
     anchor: str = "",
     watch: Callable[[str], None] | None = None,
     logprobs: bool = False,
+    moves: Callable[[list[Insertion]], Iterable[list[Insertion]]] | None = None,
 ) -> EditOutcome:
     """Sample the edit that follows ``prompt`` until one passes ``judge`` or attempts run out.
 
     ``anchor``, if given, is the forced start of the first attempt's edit (the server passes the
     hunk header's position, ``@@ -N,0 +N+1``, so that edit lands at the cursor whatever line
     number a small model would have written); the model writes the rest. Later attempts are free.
-    ``logprobs``: the generations carry their tokens' log-probabilities.
+    ``logprobs``: the generations carry their tokens' log-probabilities. ``moves``, if given,
+    names other placements of a rejected candidate's insertions to judge in turn (the first that
+    passes is taken and the candidate marked ``moved``).
     """
     outcome = EditOutcome()
     for attempt in range(settings.samples):
@@ -128,16 +177,42 @@ def next_edit(
             candidate.unjudged_reason = _nothing_reason(candidate)
             continue
         candidate.verdict = judge(candidate.insertions)
+        if not candidate.accepted and moves is not None:
+            _move(candidate, moves(candidate.insertions), judge)
         if candidate.accepted:
             return outcome
     return outcome
 
 
+def _move(candidate: Candidate, placements: Iterable[list[Insertion]], judge: Judge) -> None:
+    """Give ``candidate`` the first of ``placements`` that passes ``judge``, if any."""
+    for insertions in placements:
+        verdict = judge(insertions)
+        if verdict.offered:
+            candidate.insertions, candidate.verdict, candidate.moved = insertions, verdict, True
+            return
+
+
+def nearby_placements(state: list[str], insertions: list[Insertion], reach: int = MOVE_REACH
+                      ) -> Iterator[list[Insertion]]:
+    """A one-hunk edit placed up to ``reach`` lines from where the model put it, nearest first,
+    earlier before later (a small model's line numbers are often one off, most often one line
+    past the ``return`` the lines belong before)."""
+    if len(insertions) != 1 or insertions[0].removed:
+        return
+    (insertion,) = insertions
+    for distance in range(1, reach + 1):
+        for line in (insertion.before_line - distance, insertion.before_line + distance):
+            if 0 <= line <= len(state):
+                yield [dataclasses.replace(insertion, before_line=line)]
+
+
 def _candidate(state: list[str], text: str) -> Candidate:
     parsed = editformat.parse_edit(text)
     placed, misplaced = editformat.place_hunks(state, parsed.hunks)
-    kept, repeated = drop_repeats(state, placed)
-    return Candidate(text, kept, parsed.malformed + misplaced, repeated)
+    trimmed, _ = trim_repeats(state, placed)
+    kept, repeated = drop_repeats(state, trimmed)
+    return Candidate(text, kept, parsed.malformed + misplaced, repeated + len(placed) - len(trimmed))
 
 
 def _nothing_reason(candidate: Candidate) -> str:
@@ -166,6 +241,7 @@ class ProgramResult:
     rejected: int = 0  # sampled edits the judge or the parser turned down (checked)
     skipped_hunks: int = 0  # malformed or misplaced hunks
     repeated_hunks: int = 0  # hunks dropped because they only repeated existing lines
+    moved_hunks: int = 0  # accepted edits placed near, not at, the model's line (``placement``)
     generated_tokens: int = 0
     prompt_tokens: int = 0  # of the last request
     reused_tokens: int = 0  # summed over requests: prompt tokens served from the KV cache
@@ -189,6 +265,7 @@ class ProgramResult:
             "mode": self.mode, "finish": self.finish, "edits": self.edits,
             "resamples": self.resamples, "rejected": self.rejected,
             "skipped_hunks": self.skipped_hunks, "repeated_hunks": self.repeated_hunks,
+            "moved_hunks": self.moved_hunks,
             "generated_tokens": self.generated_tokens, "reused_tokens": self.reused_tokens,
             "elapsed_s": round(self.elapsed_s, 3),
         } | ({"mean_logprob": round(self.mean_logprob, 4)} if self.token_logprobs else {})
@@ -236,6 +313,22 @@ def lint_judge(prelude: str = "") -> ProgramJudge:
     return judge
 
 
+def _reachable(verdict: Verdict, before: list[str], after: list[str]) -> Verdict:
+    """``verdict``, turned down when ``after`` has more unreachable statements than ``before``.
+
+    LintSeq's states are subsets of a finished program's lines, so (for a program without dead
+    code) no state has any: an edit that adds some is out of the format, and cannot be undone."""
+    from .pysource import unreachable_lines
+
+    dead_before = unreachable_lines("\n".join(before)) or []
+    dead_after = unreachable_lines("\n".join(after)) or []
+    if len(dead_after) <= len(dead_before):
+        return verdict
+    added = Counter({("W0101", "unreachable"): len(dead_after) - len(dead_before)})
+    return dataclasses.replace(verdict, offered=False, added=added,
+                               reason=f"leaves line {dead_after[-1]} unreachable: unreachable (W0101)")
+
+
 def decode_program(
     runtime: ModelRuntime,
     instruction: str,
@@ -248,6 +341,7 @@ def decode_program(
     state: list[str] | None = None,
     max_tokens: int = 512,
     logprobs: bool = False,
+    placement: bool = True,
 ) -> ProgramResult:
     """Write a whole program after ``instruction``, starting from ``state`` (default: empty).
 
@@ -258,7 +352,9 @@ def decode_program(
     spent, or when no attempt at an edit passes. ``judge`` defaults to ``lint_judge()``.
     ``plain``: the whole sequence in one generation (``max_tokens``, stopping at two empty edits)
     decoded with ``editformat.decode_sequence``, for comparison. ``logprobs``: the result's
-    ``token_logprobs`` (and ``mean_logprob``) are filled in.
+    ``token_logprobs`` (and ``mean_logprob``) are filled in. ``placement`` (checked): an edit
+    that leaves a statement unreachable (after a ``return`` in its block) is turned down too,
+    and a rejected one-hunk edit is tried up to ``MOVE_REACH`` lines from where the model put it.
     """
     import time
 
@@ -307,10 +403,16 @@ def decode_program(
         current = result.lines
 
         def edit_judge(insertions: list[Insertion], current: list[str] = current) -> Verdict:
-            return judge(current, editformat.apply_insertions(current, insertions))
+            after = editformat.apply_insertions(current, insertions)
+            verdict = judge(current, after)
+            return _reachable(verdict, current, after) if verdict.offered and placement else verdict
+
+        def moves(insertions: list[Insertion], current: list[str] = current) -> Iterator[list[Insertion]]:
+            return nearby_placements(current, insertions)
 
         try:
-            outcome = next_edit(runtime, prompt, current, step, edit_judge, cancel, logprobs=logprobs)
+            outcome = next_edit(runtime, prompt, current, step, edit_judge, cancel, logprobs=logprobs,
+                                moves=moves if placement else None)
         except ContextOverflow:
             result.finish = "context"
             break
@@ -334,6 +436,7 @@ def decode_program(
             result.finish = "rejected"
             break
         result.skipped_hunks += accepted.skipped_hunks
+        result.moved_hunks += accepted.moved
         result.repeated_hunks += accepted.repeated_hunks
         after = editformat.apply_insertions(current, accepted.insertions)
         applied = editformat.edit_text(current, after)

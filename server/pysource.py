@@ -420,3 +420,30 @@ def top_level_imports(text: str) -> tuple[list[str], int]:
         else:
             seen_code = True
     return imports, insert_at
+
+
+# --- dead code -------------------------------------------------------------------------------
+
+_ENDS_BLOCK = (ast.Return, ast.Raise, ast.Continue, ast.Break)
+
+
+def unreachable_lines(text: str) -> list[int] | None:
+    """The first line (1-based) of each statement that follows a ``return``, ``raise``,
+    ``continue`` or ``break`` in the same block, so never runs; None when ``text`` does not parse.
+
+    A program written as insertions cannot take such a statement back: once a small model puts
+    a line after the ``return`` it meant it to precede, the function is wrong for good."""
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError):
+        return None
+    found: list[int] = []
+    for node in ast.walk(tree):
+        for name in ("body", "orelse", "finalbody"):
+            block = getattr(node, name, None)
+            if not isinstance(block, list):
+                continue
+            ends = next((i for i, stmt in enumerate(block) if isinstance(stmt, _ENDS_BLOCK)), None)
+            if ends is not None:
+                found.extend(stmt.lineno for stmt in block[ends + 1 :])
+    return sorted(found)

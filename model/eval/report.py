@@ -78,7 +78,10 @@ def _problems_label(row: dict) -> str:
 
 def _format(result: dict) -> str:
     settings = result["settings"]
-    return settings["format"] + (f" ({settings['decoding']})" if settings["format"] == "lintseq" else "")
+    if settings["format"] != "lintseq":
+        return settings["format"]
+    placed = settings["decoding"] == "checked" and settings.get("placement", False)
+    return f"lintseq ({settings['decoding']}{', placed' if placed else ''})"
 
 
 def rows(results: list[dict]) -> list[dict]:
@@ -283,7 +286,7 @@ def shipped_summary(table: list[dict], adapter_sha256: str | None = None) -> str
     sha = adapter_sha256 or shipped_adapter_sha256() or ""
     synthesize = [r for r in table if r["task"] == "synthesize"]
     shipped = _best([r for r in synthesize if sha and f"({sha[:8]})" in r["model"]
-                     and r["format"] == "lintseq (checked)"])
+                     and r["format"].startswith("lintseq (checked")])
     if shipped is None:
         return "The shipped model has no HumanEval run yet."
     base = _best([r for r in synthesize if r["model"] == MODEL_NAMES["base"]])

@@ -44,6 +44,8 @@ RAW_CHARS = 3000  # raw model output kept per sample
 OUTPUT_CHARS = 600  # sandbox output kept per failing sample
 TASK_CHOICES = ("synthesize", "fix", "explain", "implement", "all")
 # Settings that do not change what a run produces: they may differ when a run is resumed.
+# Settings older result files lack, with the value they were made with.
+LEGACY_SETTINGS = {"placement": False}
 RESUMABLE_KEYS = {"limit", "shard", "workers", "threads", "run_name", "results_dir", "restart", "lint"}
 
 
@@ -60,6 +62,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="prompt format (default: chat for the teacher, else lintseq)")
     parser.add_argument("--decoding", choices=("checked", "plain"), default="checked",
                         help="lintseq format: edit by edit with lint checks, or one plain generation")
+    parser.add_argument("--no-placement", dest="placement", action="store_false",
+                        help="lintseq checked: take each edit where the model put it (no turning down "
+                             "edits that leave code unreachable, no moving rejected edits)")
     parser.add_argument("-n", "--samples", dest="n", type=int, default=1, help="samples per problem (default 1)")
     parser.add_argument("--temperature", type=float, default=None,
                         help="0: greedy (the default; for implement: the feature's, ImplementSettings)")
@@ -155,7 +160,7 @@ def resolve_model(args: argparse.Namespace):
 def default_run_name(args: argparse.Namespace, label: str, fmt: str) -> str:
     parts = [label.replace("+", "-"), fmt]
     if fmt == "lintseq":
-        parts.append(args.decoding)
+        parts.append(args.decoding + ("" if args.placement or args.decoding != "checked" else "-unplaced"))
     parts += [args.task, f"n{args.n}", f"t{args.temperature:g}"]
     if args.limit:
         parts.append(f"limit{args.limit}")
@@ -224,7 +229,8 @@ def run(args: argparse.Namespace) -> Path:
     gen_settings = tasks.GenSettings(
         max_tokens=args.max_tokens, temperature=args.temperature, top_p=args.top_p, decoding=args.decoding,
         edit_tokens=args.edit_tokens, edit_samples=args.edit_samples, max_edits=args.max_edits,
-        repair_candidates=args.repair_candidates, repair_with=tuple(args.repair_with or ()))
+        repair_candidates=args.repair_candidates, repair_with=tuple(args.repair_with or ()),
+        placement=args.placement)
     limits = Limits(timeout_s=args.timeout, memory_mb=args.memory_mb)
     runtime = ModelRuntime(spec)
     load_started = time.perf_counter()
@@ -278,7 +284,8 @@ def differences(one: dict, other: dict) -> list[str]:
     ``RESUMABLE_KEYS``), and the model, adapter and data files' sha256."""
     settings, others = one.get("settings", {}), other.get("settings", {})
     found = sorted(key for key in set(settings) | set(others)
-                   if key not in RESUMABLE_KEYS and settings.get(key) != others.get(key))
+                   if key not in RESUMABLE_KEYS
+                   and settings.get(key, LEGACY_SETTINGS.get(key)) != others.get(key, LEGACY_SETTINGS.get(key)))
     for part, key, label in (("model", "sha256", "model sha256"), ("model", "adapter_sha256", "adapter sha256"),
                              ("data", "sha256", "data sha256")):
         if one.get(part, {}).get(key) != other.get(part, {}).get(key):

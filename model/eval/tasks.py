@@ -134,6 +134,7 @@ class GenSettings:
     # fix: who writes candidates, in turn: "edits" (the model as loaded) and/or "chat" (the same
     # model without its adapter); () : the format's own ("edits" for lintseq, "chat" for chat)
     repair_with: tuple[str, ...] = ()
+    placement: bool = True  # lintseq checked: decode_program's placement rule
 
 
 @dataclass
@@ -211,7 +212,7 @@ class Generator:
         # Judged with the import helper in front, as the program will run.
         return decode_program(self.runtime, instruction, sampling, judge=lint_judge(IMPORT_HELPER),
                               max_edits=settings.max_edits, mode=settings.decoding, state=state,
-                              max_tokens=settings.max_tokens)
+                              max_tokens=settings.max_tokens, placement=settings.placement)
 
 
 def _closed_block_defining(text: str, entry_point: str) -> bool:

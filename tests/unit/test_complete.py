@@ -115,6 +115,19 @@ def test_repeated_lines_are_dropped():
     suggester.gate.close()
 
 
+def test_a_suggestion_that_writes_the_function_anew_is_cut_to_what_is_new(gate):
+    # a small model often restarts the function it is inside: its def and docstring again
+    edit = ('@@ -2,0 +3,4 @@\n+def area(width, height):\n+    """Area of a rectangle."""\n'
+            "+    result = width * height\n+    return result")
+    suggester, _ = make(gate, [edit])
+    partials = []
+    result = suggester.suggest(SOURCE, 2, 4, on_partial=partials.append)
+    assert result.offered, result.reason
+    assert result.offers[0].edits == [DocumentEdit(2, 0, 4, "    result = width * height\n    return result")]
+    (first,) = partials  # the first line shown is the first new one, not the def again
+    assert first.offers[0].edits == [DocumentEdit(2, 0, 4, "    result = width * height")]
+
+
 def test_model_closing_the_sequence_means_nothing_to_add():
     suggester, _ = make(None, [""], lint_gate=False)
     result = suggester.suggest(SOURCE, 2, 4)

@@ -91,3 +91,52 @@ def test_plain_decodes_the_whole_sequence_in_one_generation():
     assert result.text == "def add(a, b):\n    return a + b\nprint(add(1, 2))\n"
     assert result.edits == 2 and result.finish == "closed" and len(runtime.prompts) == 1
     assert result.counters()["mode"] == "plain"
+
+
+# The coder tier's HumanEval/11 as it wrote it: a placeholder return, then the loop one line past it.
+XOR_START = "@@ -0,0 +1,3 @@\n+def string_xor(a, b):\n+    xor = ''\n+    return xor"
+XOR_LOOP = "@@ -3,0 +4,2 @@\n+    for i in range(len(a)):\n+        xor += '0' if a[i] == b[i] else '1'"
+XOR_FIXED = ("def string_xor(a, b):\n    xor = ''\n    for i in range(len(a)):\n"
+             "        xor += '0' if a[i] == b[i] else '1'\n    return xor\n")
+
+
+def test_an_edit_one_line_past_the_return_is_moved_before_it():
+    runtime = ScriptedRuntime([XOR_START, XOR_LOOP, ""])
+    result = decode_program(runtime, "Xor.", SamplingSettings(samples=1), judge=accept_all)
+    assert result.text == XOR_FIXED
+    assert result.moved_hunks == 1 and result.edits == 2 and result.finish == "closed"
+    # the prompt goes on from the edit as applied, not as the model wrote it
+    assert "@@ -2,0 +3,2 @@" in runtime.prompts[2] and XOR_LOOP not in runtime.prompts[2]
+
+
+def test_without_placement_the_edit_lands_where_the_model_put_it():
+    runtime = ScriptedRuntime([XOR_START, XOR_LOOP, ""])
+    result = decode_program(runtime, "Xor.", SamplingSettings(samples=1), judge=accept_all, placement=False)
+    assert result.text.endswith("    return xor\n    for i in range(len(a)):\n        xor += '0' if a[i] == b[i] else '1'\n")
+    assert result.moved_hunks == 0
+
+
+def test_an_edit_that_leaves_code_unreachable_wherever_it_goes_is_turned_down():
+    # after the return, or before it: either way one of the two returns can never run
+    runtime = ScriptedRuntime([XOR_START, "@@ -3,0 +4 @@\n+    return xor + xor", "", ""])
+    result = decode_program(runtime, "Xor.", SamplingSettings(samples=1), judge=accept_all)
+    assert result.text == "def string_xor(a, b):\n    xor = ''\n    return xor\n"
+    assert result.finish == "rejected" and result.rejected == 1
+
+
+def test_trim_repeats_cuts_heads_and_tails_that_stand_around_the_insertion():
+    from editseq.decoding import trim_repeats
+    from editseq.editformat import Insertion
+
+    state = ["def f(a, b):", '    """Doc."""', "    if a:", "        return None", "    if b:", "    return a"]
+    # the function restarted from its header: everything up to the new line goes
+    restart = Insertion(5, ("def f(a, b):", '    """Doc."""', "    if a:", "        return None", "    if b:",
+                            "        return b"), ())
+    assert trim_repeats(state, [restart]) == ([Insertion(5, ("        return b",), ())], 5)
+    # the same statement as a line further up is no repeat of its surroundings
+    again = Insertion(5, ("        return None",), ())
+    assert trim_repeats(state, [again]) == ([again], 0)
+    # a tail equal to the lines below goes; an insertion with nothing new left is dropped
+    tail = Insertion(5, ("        b = 1", "    return a"), ())
+    assert trim_repeats(state, [tail]) == ([Insertion(5, ("        b = 1",), ())], 1)
+    assert trim_repeats(state, [Insertion(5, ("    if b:",), ())]) == ([], 1)
