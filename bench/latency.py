@@ -19,8 +19,9 @@ When a suggestion is shown, it also accepts it (as Tab would) and asks again, wh
 should answer from the edit it decoded behind the first line, then puts the author's text back.
 
 Reported per size, idle and with one core kept busy by a spinning process (a user's build):
-time to the first line (the request's own latency: the server answers with the first lines
-that pass the lint gate), time to the full edit (until the server's ``editseq/status`` for the
+time to the first answer (the request's own latency: the server answers with the first lines
+that pass the lint gate, or with nothing), the same over the answers that showed ghost text
+(the time to the first line on screen) and over those that showed nothing, time to the full edit (until the server's ``editseq/status`` for the
 whole edit), the cold first request after the server starts, the accepted-suggestion requests
 served from cache and their latency, prompt tokens re-prefilled per request, the server's decode
 rate beside raw llama-cpp-python's on the same model and a prompt of the fixture, measured in
@@ -172,6 +173,7 @@ async def run_size(size: int, steps: int, options: dict, pause_s: float) -> dict
     await session.start(options, text)
     line = len(text.split("\n")) - 1  # the empty last line, right below the def
     first_ms, full_ms, cached_ms, whole = [], [], [], []
+    shown_ms, none_ms = [], []  # first answers with ghost text in them, and those without
     cold_ms = first_answer_s = None
     accepted = quick = 0
     for step in range(steps + 1):
@@ -181,6 +183,7 @@ async def run_size(size: int, steps: int, options: dict, pause_s: float) -> dict
             cold_ms, first_answer_s = ms, time.perf_counter() - session.started
         else:
             first_ms.append(ms)
+            (shown_ms if items else none_ms).append(ms)
             full_ms.append(full)
             whole.append(report)
         if items and step > 0:  # accept the ghost text, ask again, then restore the author's text
@@ -215,6 +218,12 @@ async def run_size(size: int, steps: int, options: dict, pause_s: float) -> dict
         "cold_ms": cold_ms, "first_answer_after_start_s": first_answer_s,
         "first_line_p50_ms": statistics.median(first_ms), "first_line_p95_ms": p(first_ms, 18),
         "first_line_ms": [round(ms) for ms in first_ms],  # each warm request, in order
+        # the same, of the requests whose first answer had ghost text in it (what "time to the
+        # first line on screen" means), and of those answered with nothing
+        "shown_first_line_p50_ms": statistics.median(shown_ms) if shown_ms else None,
+        "shown_first_line_p95_ms": p(shown_ms, 18) if shown_ms else None,
+        "shown": len(shown_ms),
+        "nothing_shown_p50_ms": statistics.median(none_ms) if none_ms else None,
         "full_edit_p50_ms": statistics.median(full_ms), "full_edit_p95_ms": p(full_ms, 18),
         "max_ms": max(full_ms + first_ms + [cold_ms]),
         "offered": sum(r["offered"] for r in whole),
@@ -253,7 +262,8 @@ def raw_decode_rate(prompt: str, prompt_tokens: int, tokens: int, model: str = "
 
 
 def table(results: dict) -> str:
-    head = ("| load | lines | first line p50 / p95 ms | full edit p50 / p95 ms | cold ms | slowest ms "
+    head = ("| load | lines | first answer p50 / p95 ms | first line shown p50 / p95 ms (requests) "
+            "| nothing shown p50 ms | full edit p50 / p95 ms | cold ms | slowest ms "
             "| accepted, from cache (p50 ms) | quick | re-prefilled tok | decode tok/s server / raw "
             "| RSS / PSS MB |")
     out = [head, "|" + "---|" * (head.count("|") - 1)]
@@ -263,11 +273,23 @@ def table(results: dict) -> str:
                 f" ({r['cached_p50_ms']:.0f})" if r["cached_p50_ms"] is not None else "")
             out.append(
                 f"| {load} | {r['lines']} | {r['first_line_p50_ms']:.0f} / {r['first_line_p95_ms']:.0f} "
+                f"| {shown_cell(r)} | {_ms(r.get('nothing_shown_p50_ms'))} "
                 f"| {r['full_edit_p50_ms']:.0f} / {r['full_edit_p95_ms']:.0f} | {r['cold_ms']:.0f} "
                 f"| {r['max_ms']:.0f} | {cache} | {r.get('quick', 0)}/{r['requests']} "
                 f"| {r['reprefilled_tokens_p50']:.0f} | {decode_cell(r)} "
                 f"| {r['server_rss_mb']:.0f} / {r.get('server_pss_mb', float('nan')):.0f} |")
     return "\n".join(out)
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
+
+
+def shown_cell(r: dict) -> str:
+    if r.get("shown_first_line_p50_ms") is None:  # nothing shown, or a run from before the column
+        return "-"
+    return (f"{r['shown_first_line_p50_ms']:.0f} / {r['shown_first_line_p95_ms']:.0f} "
+            f"({r['shown']}/{r['requests'] - 1})")
 
 
 def decode_cell(r: dict) -> str:
