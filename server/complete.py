@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -211,17 +212,31 @@ def offers_of(outcome: EditOutcome, lines: list[str], window: Window, cursor: Cu
     return offers
 
 
+# FIRST_LINES_NOTE: where the first lines are judged. bench/first_line.py (the pipeline
+# in-process on bench/latency.py's typing), 2 idle cores (AMD EPYC), 2026-12-01, median ms to
+# the first line offered, judged beside decoding / in the decoding loop: 1,000-line file 767 /
+# 602, 300-line file 430 / 441 (bench/results/first-line-*-2026-12-01.json). Where the model's
+# threads take every core, a pylint run beside them gets a fraction of one and slows the
+# decoding too; so decoding waits for the judgement there, and goes on beside it otherwise.
+def judge_beside_decoding(runtime) -> bool:
+    """Whether the first lines are judged on a thread of their own while ``runtime`` decodes:
+    only where its threads (those of its last request) leave a core free."""
+    cores = os.cpu_count() or 1
+    return cores - (getattr(runtime, "last_threads", None) or cores) >= 1
+
+
 class FirstLines:
     """Watches the anchored sample as it grows and hands ``on_partial`` its first complete lines
     at the cursor as soon as they pass the lint gate (one line, or more where one alone does
-    not pass: ``for x in xs:`` needs its body). Called from decoding after every token. The gate
-    judges on ``judging``'s thread, one prefix after another, so decoding goes on meanwhile (a
-    lint of a long file takes tens of milliseconds, several tokens' worth); ``settle`` after
+    not pass: ``for x in xs:`` needs its body). Called from decoding after every token. With
+    ``judging``, the gate judges on its thread, one prefix after another, so decoding goes on
+    meanwhile; without, in the decoding loop, which waits (FIRST_LINES_NOTE). ``settle`` after
     decoding finishes the prefixes seen, so what is offered is what judging in the decoding loop
     would offer."""
 
     def __init__(self, lines: list[str], window: Window, cursor: Cursor, judge,
-                 on_partial: Callable[[Completion], None], started: float, judging: Executor) -> None:
+                 on_partial: Callable[[Completion], None], started: float,
+                 judging: Executor | None) -> None:
         self.lines, self.window, self.cursor, self.judge = lines, window, cursor, judge
         self.state = lines[window.start : window.end]
         self.on_partial, self.started, self.judging = on_partial, started, judging
@@ -236,8 +251,11 @@ class FirstLines:
             return
         with self._lock:
             self._rows = (self.window.anchor + generated).split("\n")[:-1]  # the complete ones
-            if len(self._rows) - 1 > self.judged_rows and (self._pending is None or self._pending.done()):
+            ready = len(self._rows) - 1 > self.judged_rows
+            if ready and self.judging is not None and (self._pending is None or self._pending.done()):
                 self._pending = self.judging.submit(self._judge_prefixes)
+        if ready and self.judging is None:
+            self._judge_prefixes()
 
     def settle(self, cancelled: bool = False) -> None:
         """Decoding ended: judge the prefixes not judged yet (on this thread, once the pending
@@ -415,7 +433,8 @@ class Completer:
                 first.quick = quick
                 on_partial(first)
 
-            watch = FirstLines(lines, window, cursor, judge, partial, started, self._first_lines)
+            judging = self._first_lines if judge_beside_decoding(runtime) else None
+            watch = FirstLines(lines, window, cursor, judge, partial, started, judging)
         try:
             outcome = next_edit(runtime, window.prompt, lines[window.start : window.end], settings,
                                 judge, cancel, window.anchor, watch)

@@ -3,6 +3,7 @@
 import threading
 
 import pytest
+from editseq import complete
 from editseq.complete import Completer, DocumentEdit, Skip, cached_completion, continuation
 from editseq.lintgate import LintGate
 from editseq.models import Models
@@ -198,7 +199,8 @@ class SlowFirstJudgement:
         return self.gate.judge(before, after)
 
 
-def test_decoding_goes_on_while_the_first_lines_are_judged(gate):
+def test_decoding_goes_on_while_the_first_lines_are_judged_where_a_core_is_free(gate, monkeypatch):
+    monkeypatch.setattr(complete, "judge_beside_decoding", lambda runtime: True)
     edit = "@@ -2,0 +3,2 @@\n+    result = sum(values)\n+    return result"
     decoded = threading.Event()
     slow = SlowFirstJudgement(gate, decoded)
@@ -221,6 +223,50 @@ def test_decoding_goes_on_while_the_first_lines_are_judged(gate):
     result = suggester.suggest(BLOCK, 2, 4, on_partial=partials.append)
     assert slow.waited  # the first line's judgement did not hold decoding up
     (first,) = partials  # and what it offered is still the first line alone, before the whole edit
+    assert first.offers[0].edits == [DocumentEdit(2, 0, 4, "    result = sum(values)")]
+    assert result.offered and result.offers[0].edits[0].text == "    result = sum(values)\n    return result"
+
+
+class RecordingGate:
+    """The real gate, noting how much of the reply decoding had streamed at each judgement."""
+
+    def __init__(self, gate, streamed: list[str]) -> None:
+        self.gate, self.streamed, self.seen = gate, streamed, []
+
+    def check(self, *args, **kwargs):
+        return self.gate.check(*args, **kwargs)
+
+    def judge(self, before, after):
+        self.seen.append(self.streamed[-1])
+        return self.gate.judge(before, after)
+
+
+def test_where_the_model_takes_every_core_decoding_waits_for_the_first_lines_judgement(gate, monkeypatch):
+    monkeypatch.setattr(complete, "judge_beside_decoding", lambda runtime: False)
+    edit = "@@ -2,0 +3,2 @@\n+    result = sum(values)\n+    return result"
+    streamed: list[str] = []
+
+    def factory(spec):
+        runtime = ScriptedRuntime(spec, [edit])
+        generate = runtime.generate
+
+        def generate_recording(*args, on_text=None, **kwargs):
+            def record(text):
+                streamed.append(text)
+                on_text(text)
+            return generate(*args, on_text=record if on_text else None, **kwargs)
+
+        runtime.generate = generate_recording
+        return runtime
+
+    options = Options()
+    recording = RecordingGate(gate, streamed)
+    suggester = Suggester(options, Models(options, factory, recording))
+    partials = []
+    result = suggester.suggest(BLOCK, 2, 4, on_partial=partials.append)
+    # judged in the decoding loop, the moment the first line was complete, before more came
+    assert recording.seen[0].endswith("+    result = sum(values)\n")
+    (first,) = partials
     assert first.offers[0].edits == [DocumentEdit(2, 0, 4, "    result = sum(values)")]
     assert result.offered and result.offers[0].edits[0].text == "    result = sum(values)\n    return result"
 
