@@ -115,16 +115,27 @@ def rows(results: list[dict]) -> list[dict]:
     return table
 
 
+def _common(row: dict) -> str:
+    if row["common_pass_at_1"] is None:
+        return "-"
+    return f"{_pct(row['common_pass_at_1'])} ({row['common']})"
+
+
+COMMON_MIN_PROBLEMS = 40  # a run with fewer (one still going) would shrink every row's common set
+
+
 def _add_common_pass_at_1(results: list[dict], table: list[dict]) -> None:
-    """pass@1 of every row on the problems all runs of its task cover, so partial runs compare."""
+    """pass@1 of every row on the problems all runs of its task with at least
+    ``COMMON_MIN_PROBLEMS`` cover, so partial runs compare; smaller runs get none."""
     by_file = {r["_file"]: r for r in results}
     for task in TASK_ORDER:
         task_rows = [row for row in table if row["task"] == task]
-        covered = [set(by_file[row["run"]]["tasks"][task]["problems"]) for row in task_rows]
+        joined = [row for row in task_rows if row["problems"] >= COMMON_MIN_PROBLEMS]
+        covered = [set(by_file[row["run"]]["tasks"][task]["problems"]) for row in joined]
         common = set.intersection(*covered) if covered else set()
         for row in task_rows:
             problems = by_file[row["run"]]["tasks"][task]["problems"]
-            samples = [problems[pid]["samples"] for pid in sorted(common)]
+            samples = [problems[pid]["samples"] for pid in sorted(common)] if row in joined else []
             row["common"] = len(common)
             row["common_pass_at_1"] = metrics.mean_pass_at_k(samples, 1) if samples else None
 
@@ -169,7 +180,8 @@ def markdown(table: list[dict], completion: list[dict] | None = None) -> str:
         "clean-first p@1: pass@1 when the first lint-clean sample among the n is submitted.",
         "",
         "common p@1: pass@1 on the problems that every row of the task covers (their number in",
-        "brackets), so that partial runs compare on the same problems.",
+        "brackets), so that partial runs compare on the same problems; runs of fewer than",
+        f"{COMMON_MIN_PROBLEMS} problems are left out of it.",
         "",
         ("| task | model | format | n | T | max tok | problems | pass@1 | pass@10 | common p@1 | valid "
          "| lint-err | clean-first p@1 | s/sample | file |"),
@@ -181,7 +193,7 @@ def markdown(table: list[dict], completion: list[dict] | None = None) -> str:
         lines.append(
             f"| {row['task']} | {row['model']} | {row['format']} | {row['n']} | {row['temperature']:g} "
             f"| {row['max_tokens']} | {problems} | {_pct(s['pass_at_k'].get('1'))} "
-            f"| {_pct(s['pass_at_k'].get('10'))} | {_pct(row['common_pass_at_1'])} ({row['common']}) "
+            f"| {_pct(s['pass_at_k'].get('10'))} | {_common(row)} "
             f"| {_pct(s['valid_python_share'])} "
             f"| {_pct(s['lint_error_share'])} | {_pct(s['first_lint_clean_pass_at_1'])} "
             f"| {row['s_per_sample']:.1f} | `{row['run']}` |")
@@ -259,7 +271,7 @@ def readme_block(table: list[dict]) -> str:
         lines.append(
             f"| {row['task']} | {row['model']} | {row['format']} | {row['n']} | {row['temperature']:g} "
             f"| {problems} | {_pct(s['pass_at_k'].get('1'))} | {_pct(s['pass_at_k'].get('10'))} "
-            f"| {_pct(row['common_pass_at_1'])} ({row['common']}) | {_pct(s['valid_python_share'])} |")
+            f"| {_common(row)} | {_pct(s['valid_python_share'])} |")
     lines += ["", shipped_summary(table), "", README_END]
     return "\n".join(lines)
 

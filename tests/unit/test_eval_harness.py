@@ -151,7 +151,7 @@ def test_runner_writes_a_resumable_result_file(fake_model, tmp_path):
         run.run(args_for(fake_model, tmp_path, format="chat", max_tokens=99, run_name=path.stem))
 
 
-def test_runner_lintseq_format_and_report(fake_model, tmp_path):
+def test_runner_lintseq_format_and_report(fake_model, tmp_path, monkeypatch):
     path = run.run(args_for(fake_model, tmp_path, task="synthesize", decoding="plain"))
     result = json.loads(path.read_text())
     sample = result["tasks"]["synthesize"]["problems"]["Python/0"]["samples"][0]
@@ -159,6 +159,9 @@ def test_runner_lintseq_format_and_report(fake_model, tmp_path):
     project = tmp_path / "PROJECT.md"
     project.write_text(f"intro\n{report.README_BEGIN}\nold table\n{report.README_END}\n"
                        f"- explain\n  {report.FUNCTIONS_BEGIN}\n  old\n  {report.FUNCTIONS_END}\noutro\n")
+    assert report.main(["--results-dir", str(path.parent), "--readme", str(project)]) == 0
+    assert "| 100.0 | - | - |" in project.read_text()  # 2 problems: too few for the common column
+    monkeypatch.setattr(report, "COMMON_MIN_PROBLEMS", 2)
     assert report.main(["--results-dir", str(path.parent), "--readme", str(project)]) == 0
     readme = (path.parent / "README.md").read_text()
     assert "| synthesize |" in readme and "(partial)" in readme
