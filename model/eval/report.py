@@ -121,16 +121,20 @@ def _common(row: dict) -> str:
     return f"{_pct(row['common_pass_at_1'])} ({row['common']})"
 
 
-COMMON_MIN_PROBLEMS = 40  # a run with fewer (one still going) would shrink every row's common set
+# a run with fewer (one still going) would shrink every row's common set; where no run of the
+# task has as many (a small problem set), every run joins
+COMMON_MIN_PROBLEMS = 40
 
 
 def _add_common_pass_at_1(results: list[dict], table: list[dict]) -> None:
     """pass@1 of every row on the problems all runs of its task with at least
-    ``COMMON_MIN_PROBLEMS`` cover, so partial runs compare; smaller runs get none."""
+    ``COMMON_MIN_PROBLEMS`` (or as many as its largest run) cover, so partial runs compare;
+    smaller runs get none."""
     by_file = {r["_file"]: r for r in results}
     for task in TASK_ORDER:
         task_rows = [row for row in table if row["task"] == task]
-        joined = [row for row in task_rows if row["problems"] >= COMMON_MIN_PROBLEMS]
+        least = min(COMMON_MIN_PROBLEMS, max((row["problems"] for row in task_rows), default=0))
+        joined = [row for row in task_rows if row["problems"] >= least]
         covered = [set(by_file[row["run"]]["tasks"][task]["problems"]) for row in joined]
         common = set.intersection(*covered) if covered else set()
         for row in task_rows:
