@@ -62,7 +62,7 @@ def main() -> int:
         shown = {}
         started = time.perf_counter()
         result = completer.complete(options, "\n".join(lines), line, 0,
-                                    on_partial=lambda first: shown.setdefault("at", time.perf_counter()))
+                                    on_partial=lambda first, shown=shown: shown.setdefault("at", time.perf_counter()))
         whole = time.perf_counter() - started
         last, threads = generations[-1] if generations else (None, None)
         rows.append({

@@ -21,8 +21,8 @@ should answer from the edit it decoded behind the first line, then puts the auth
 Reported per size, idle and with one core kept busy by a spinning process (a user's build):
 time to the first answer (the request's own latency: the server answers with the first lines
 that pass the lint gate, or with nothing), the same over the answers that showed ghost text
-(the time to the first line on screen) and over those that showed nothing, time to the full edit (until the server's ``editseq/status`` for the
-whole edit), the cold first request after the server starts, the accepted-suggestion requests
+(the time to the first line on screen) and over those that showed nothing, time to the full
+edit (until the server's ``editseq/status`` for the whole edit), the cold first request after the server starts, the accepted-suggestion requests
 served from cache and their latency, prompt tokens re-prefilled per request, the server's decode
 rate beside raw llama-cpp-python's on the same model and a prompt of the fixture, measured in
 the same run (bench/decode.py), how many requests were answered from the short window of a

@@ -220,9 +220,10 @@ def offers_of(outcome: EditOutcome, lines: list[str], window: Window, cursor: Cu
 # decoding too; so decoding waits for the judgement there, and goes on beside it otherwise.
 def judge_beside_decoding(runtime) -> bool:
     """Whether the first lines are judged on a thread of their own while ``runtime`` decodes:
-    only where its threads (those of its last request) leave a core free."""
+    only where its threads (those of its last request) leave a core free. A runtime without
+    local threads (the remote backend) leaves them all."""
     cores = os.cpu_count() or 1
-    return cores - (getattr(runtime, "last_threads", None) or cores) >= 1
+    return cores - getattr(runtime, "last_threads", 0) >= 1
 
 
 class FirstLines:

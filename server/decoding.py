@@ -313,20 +313,24 @@ def lint_judge(prelude: str = "") -> ProgramJudge:
     return judge
 
 
-def _reachable(verdict: Verdict, before: list[str], after: list[str]) -> Verdict:
-    """``verdict``, turned down when ``after`` has more unreachable statements than ``before``.
+def _reachable(verdict: Verdict, dead_before: int, after: list[str]) -> Verdict:
+    """``verdict``, turned down when ``after`` has more unreachable statements than the
+    ``dead_before`` of the state it edits.
 
     LintSeq's states are subsets of a finished program's lines, so (for a program without dead
     code) no state has any: an edit that adds some is out of the format, and cannot be undone."""
-    from .pysource import unreachable_lines
-
-    dead_before = unreachable_lines("\n".join(before)) or []
-    dead_after = unreachable_lines("\n".join(after)) or []
-    if len(dead_after) <= len(dead_before):
+    dead_after = _unreachable(after)
+    if len(dead_after) <= dead_before:
         return verdict
-    added = Counter({("W0101", "unreachable"): len(dead_after) - len(dead_before)})
+    added = Counter({("W0101", "unreachable"): len(dead_after) - dead_before})
     return dataclasses.replace(verdict, offered=False, added=added,
                                reason=f"leaves line {dead_after[-1]} unreachable: unreachable (W0101)")
+
+
+def _unreachable(lines: list[str]) -> list[int]:
+    from .pysource import unreachable_lines
+
+    return unreachable_lines("\n".join(lines)) or []
 
 
 def decode_program(
@@ -401,11 +405,12 @@ def decode_program(
         step = dataclasses.replace(settings, max_tokens=per_attempt, samples=attempts,
                                    seed=settings.seed + 1000 * result.edits)
         current = result.lines
+        dead = len(_unreachable(current)) if placement else 0  # once per edit, not per candidate
 
-        def edit_judge(insertions: list[Insertion], current: list[str] = current) -> Verdict:
+        def edit_judge(insertions: list[Insertion], current: list[str] = current, dead: int = dead) -> Verdict:
             after = editformat.apply_insertions(current, insertions)
             verdict = judge(current, after)
-            return _reachable(verdict, current, after) if verdict.offered and placement else verdict
+            return _reachable(verdict, dead, after) if verdict.offered and placement else verdict
 
         def moves(insertions: list[Insertion], current: list[str] = current) -> Iterator[list[Insertion]]:
             return nearby_placements(current, insertions)

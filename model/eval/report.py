@@ -184,8 +184,8 @@ def markdown(table: list[dict], completion: list[dict] | None = None) -> str:
         "clean-first p@1: pass@1 when the first lint-clean sample among the n is submitted.",
         "",
         "common p@1: pass@1 on the problems that every row of the task covers (their number in",
-        "brackets), so that partial runs compare on the same problems; runs of fewer than",
-        f"{COMMON_MIN_PROBLEMS} problems are left out of it.",
+        "brackets), so that partial runs compare on the same problems; where a run of the task",
+        f"covers {COMMON_MIN_PROBLEMS} or more, runs of fewer are left out of it.",
         "",
         ("| task | model | format | n | T | max tok | problems | pass@1 | pass@10 | common p@1 | valid "
          "| lint-err | clean-first p@1 | s/sample | file |"),

@@ -43,9 +43,9 @@ SCHEMA = 1
 RAW_CHARS = 3000  # raw model output kept per sample
 OUTPUT_CHARS = 600  # sandbox output kept per failing sample
 TASK_CHOICES = ("synthesize", "fix", "explain", "implement", "all")
-# Settings that do not change what a run produces: they may differ when a run is resumed.
 # Settings older result files lack, with the value they were made with.
 LEGACY_SETTINGS = {"placement": False}
+# Settings that do not change what a run produces: they may differ when a run is resumed.
 RESUMABLE_KEYS = {"limit", "shard", "workers", "threads", "run_name", "results_dir", "restart", "lint"}
 
 

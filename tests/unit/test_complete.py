@@ -227,6 +227,15 @@ def test_decoding_goes_on_while_the_first_lines_are_judged_where_a_core_is_free(
     assert result.offered and result.offers[0].edits[0].text == "    result = sum(values)\n    return result"
 
 
+def test_the_first_lines_are_judged_beside_decoding_only_where_a_core_is_left(monkeypatch):
+    from types import SimpleNamespace
+
+    monkeypatch.setattr(complete.os, "cpu_count", lambda: 2)
+    assert not complete.judge_beside_decoding(SimpleNamespace(last_threads=2))
+    assert complete.judge_beside_decoding(SimpleNamespace(last_threads=1))  # another process has a core
+    assert complete.judge_beside_decoding(SimpleNamespace())  # remote: no local threads at all
+
+
 class RecordingGate:
     """The real gate, noting how much of the reply decoding had streamed at each judgement."""
 
