@@ -103,7 +103,9 @@ def run(model: str, n: int, data: str, plain: bool, options: dict) -> dict:
             rows.append(row)
             print(f"{i + 1}: {'=' if row['exact'] else ' '} {case['target'][:50]!r} <- {line!r}",
                   file=sys.stderr)
-        name = describe(models.spec())
+        spec = models.spec()
+        name = describe(spec)
+        adapter = getattr(spec, "adapter", None) or (getattr(spec, "merged_from", None) or (None, None))[1]
     finally:
         completer.close()
         models.close()
@@ -114,7 +116,10 @@ def run(model: str, n: int, data: str, plain: bool, options: dict) -> dict:
     if plain:
         summary.update(plain_exact=statistics.fmean(r["plain_exact"] for r in rows),
                        plain_similarity=statistics.fmean(r["plain_similarity"] for r in rows))
-    return {"model": name, "option_model": model, "options": options, "summary": summary,
+    from editseq.files import sha256_file
+
+    return {"model": name, "option_model": model, "options": options,
+            "adapter_sha256": sha256_file(adapter) if adapter else None, "summary": summary,
             "elapsed_s": round(time.perf_counter() - started, 1), "rows": rows}
 
 
