@@ -26,7 +26,7 @@ class Options:
     model: str = _option(
         "default",
         "'default' (base SmolLM2-135M-Instruct plus editseq's LintSeq adapter), 'base' (the plain "
-        "base model), 'coder' (Qwen2.5-Coder-0.5B-Instruct plus its LintSeq adapter; install it "
+        "base model), 'coder' (Qwen2.5-Coder-0.5B-Instruct plus its edit-sequence adapter; install it "
         "with ./install.sh coder), or the path of a GGUF model file.",
     )
     functions_model: str = _option(
