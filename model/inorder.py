@@ -33,9 +33,10 @@ import random
 import sys
 from pathlib import Path
 
-from editseq.editformat import DIFF_SEP, decode_sequence, edit_text, render_sequence
+from editseq.editformat import edit_text, render_sequence
 from editseq.lintgate import Linter
 from editseq.model.lintseq import Sample, continuation
+from editseq.model.prepare import _write_atomic, rebuilds
 
 KEEP = 0.4  # chance that a cut point ends an edit: edits of ~2.5 statements
 
@@ -89,8 +90,7 @@ def rows_for(program: dict, sequences: int, seed: int, linter: Linter) -> list[d
             kinds.append(("continue", continuation(one, k), k))
         for kind, edits, k in kinds:
             text = render_sequence(program["instruction"], edits)
-            rebuilt, skipped = decode_sequence(text[len(program["instruction"]) + len(DIFF_SEP):], strict=True)
-            if skipped or rebuilt != lines:
+            if not rebuilds(program["instruction"], text, lines):
                 raise AssertionError(f"{program['id']} {kind} {index}: the text does not rebuild the program")
             row = {**base, "kind": kind, "order": "inorder", "sample": index, "seed": one.seed}
             if k is not None:
@@ -137,10 +137,8 @@ def main(argv: list[str] | None = None) -> int:
             made = rows_for(program, args.sequences, args.seed, linter)
             rows.extend(made)
             edits.extend(len(r["edits"]) for r in made if r["kind"] == "scratch")
-        tmp = out / "shard-00000.jsonl.gz.tmp"
-        with gzip.GzipFile(tmp, "wb", mtime=0) as f:
-            f.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode())
-        tmp.rename(out / "shard-00000.jsonl.gz")
+        data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode()
+        _write_atomic(out / "shard-00000.jsonl.gz", gzip.compress(data, mtime=0))
         summary = {"source": source, "order": "inorder", "programs": len(programs), "rows": len(rows),
                    "scratch": len(edits), "mean_edits": round(sum(edits) / max(1, len(edits)), 2),
                    "sequences": args.sequences, "keep": KEEP, "seed": args.seed}

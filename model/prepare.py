@@ -162,8 +162,7 @@ def process(program, sampler, sequences: int, continues: int, seed: int) -> dict
 
     def row(kind: str, index: int, sample_seed: int, edits: list[str], k: int | None = None) -> dict:
         text = render_sequence(program.instruction, edits)
-        rebuilt, skipped = decode_sequence(text[len(program.instruction) + len(DIFF_SEP) :], strict=True)
-        if skipped or rebuilt != lines:
+        if not rebuilds(program.instruction, text, lines):
             raise AssertionError(f"{program.id} {kind} {index}: the text does not rebuild the program")
         out = {**base, "kind": kind, "sample": index, "seed": sample_seed}
         if k is not None:
@@ -183,6 +182,12 @@ def process(program, sampler, sequences: int, continues: int, seed: int) -> dict
     result["sequences"] = len(samples)
     result["edits"] = [len(s.edits) for s in samples]
     return done()
+
+
+def rebuilds(instruction: str, text: str, lines: list[str]) -> bool:
+    """Whether the training ``text`` (``instruction`` and its edits) decodes, strictly, to ``lines``."""
+    rebuilt, skipped = decode_sequence(text[len(instruction) + len(DIFF_SEP) :], strict=True)
+    return not skipped and rebuilt == lines
 
 
 # -- shards -----------------------------------------------------------------------------------
