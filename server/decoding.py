@@ -212,22 +212,17 @@ def separator_heal(runtime) -> str:
     SmolLM2 writes the close with DIFF_SEP's own tokens: nothing is left out. A runtime without a
     tokenizer (a test's fake) leaves nothing out either.
     """
-    try:
-        return _HEALS[runtime]
-    except (KeyError, TypeError):
-        pass
-    heal = ""
-    try:
-        edit = runtime.tokenize("pass" + editformat.DIFF_SEP)
-        closed = runtime.tokenize("pass" + editformat.CLOSE)
-        last = runtime.detokenize(edit[-1:]) if closed[: len(edit)] != edit else ""
-        heal = last if last and editformat.DIFF_SEP.endswith(last) else ""
-    except AttributeError:  # no tokenizer (a remote runtime's may be missing too)
-        pass
-    try:
+    heal = _HEALS.get(runtime)
+    if heal is None:
+        heal = ""
+        try:
+            edit = runtime.tokenize("pass" + editformat.DIFF_SEP)
+            closed = runtime.tokenize("pass" + editformat.CLOSE)
+            last = runtime.detokenize(edit[-1:]) if closed[: len(edit)] != edit else ""
+            heal = last if last and editformat.DIFF_SEP.endswith(last) else ""
+        except AttributeError:  # no tokenizer (a remote runtime's may be missing too)
+            pass
         _HEALS[runtime] = heal
-    except TypeError:
-        pass
     return heal
 
 

@@ -105,7 +105,9 @@ def run(model: str, n: int, data: str, plain: bool, options: dict) -> dict:
                   file=sys.stderr)
         spec = models.spec()
         name = describe(spec)
-        adapter = getattr(spec, "adapter", None) or (getattr(spec, "merged_from", None) or (None, None))[1]
+        # a merged model's adapter is the second file it was built from; a remote model has none
+        merged = getattr(spec, "merged_from", None)
+        adapter = merged[1] if merged else getattr(spec, "adapter", None)
     finally:
         completer.close()
         models.close()

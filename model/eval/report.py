@@ -284,12 +284,18 @@ def readme_block(table: list[dict]) -> str:
 TINYCODELM = {"1": 12.8, "10": 20.6}  # TinyCodeLM-150M-LintSeqInstruct, HumanEval (LintSeq paper)
 
 
-def shipped_adapter_sha256() -> str | None:
+def shipped_adapter_sha256(name: str | None = None) -> str | None:
+    """The sha256 of the adapter the tree ships (the default tier's, or the one called ``name``)."""
     from editseq.files import sha256_file
-    from editseq.runtime import shipped_adapter_path
+    from editseq.runtime import SHIPPED_ADAPTER, shipped_adapter_path
 
-    path = shipped_adapter_path()
-    return sha256_file(path) if path.is_file() else None
+    path = shipped_adapter_path(name or SHIPPED_ADAPTER)
+    return sha256_file(path) if path is not None else None
+
+
+def _with_adapter(row: dict, sha: str | None) -> bool:
+    """Whether ``row``'s model is a base with the adapter of this sha256 (``_model_name``)."""
+    return bool(sha) and f"({sha[:8]})" in row["model"]
 
 
 def _best(rows_: list[dict]) -> dict | None:
@@ -302,8 +308,7 @@ def shipped_summary(table: list[dict], adapter_sha256: str | None = None) -> str
     synthesize run with the most samples), the base model's, and the gap to TinyCodeLM."""
     sha = adapter_sha256 or shipped_adapter_sha256() or ""
     synthesize = [r for r in table if r["task"] == "synthesize"]
-    shipped = _best([r for r in synthesize if sha and f"({sha[:8]})" in r["model"]
-                     and r["format"].startswith("lintseq (checked")])
+    shipped = _best([r for r in synthesize if _with_adapter(r, sha) and r["format"].startswith("lintseq (checked")])
     if shipped is None:
         return "The shipped model has no HumanEval run yet."
     base = _best([r for r in synthesize if r["model"] == MODEL_NAMES["base"]])
@@ -402,27 +407,28 @@ def _latency(readme_text: str, root: Path) -> dict[str, dict]:
 
 def _tier_adapters() -> dict[str, tuple[str, str | None]]:
     """Per tier, its base model's name and the shipped adapter's sha256 (None: not in the tree)."""
-    from editseq.files import sha256_file
-    from editseq.runtime import CODER_ADAPTER, SHIPPED_ADAPTER, shipped_adapter_path
+    from editseq.runtime import CODER_ADAPTER, SHIPPED_ADAPTER
 
-    found = {}
-    for tier, base, name in (("default", "base", SHIPPED_ADAPTER), ("coder", "teacher", CODER_ADAPTER)):
-        path = shipped_adapter_path(name)
-        found[tier] = (MODEL_NAMES[base], sha256_file(path) if path and path.is_file() else None)
-    return found
+    return {"default": (MODEL_NAMES["base"], shipped_adapter_sha256(SHIPPED_ADAPTER)),
+            "coder": (MODEL_NAMES["teacher"], shipped_adapter_sha256(CODER_ADAPTER))}
 
 
 def _download_mb(tier: str) -> float | None:
     """What a user downloads for a tier: the base model's GGUF and the shipped adapter."""
     from editseq import coder
-    from editseq.runtime import CODER_ADAPTER, SHIPPED_ADAPTER, base_model_path, shipped_adapter_path
+    from editseq.runtime import (
+        CODER_ADAPTER,
+        SHIPPED_ADAPTER,
+        base_model_path,
+        shipped_adapter_path,
+    )
 
     try:
         base = coder.CODER_SIZE if tier == "coder" else base_model_path().stat().st_size
     except Exception:  # noqa: BLE001 - the base model's package missing: no size to state
         return None
     adapter = shipped_adapter_path(CODER_ADAPTER if tier == "coder" else SHIPPED_ADAPTER)
-    return (base + (adapter.stat().st_size if adapter and adapter.is_file() else 0)) / 1e6
+    return (base + (adapter.stat().st_size if adapter is not None else 0)) / 1e6
 
 
 def tiers_block(table: list[dict], completion: list[dict], readme_text: str, root: Path,
@@ -440,12 +446,15 @@ def tiers_block(table: list[dict], completion: list[dict], readme_text: str, roo
              "|---|---|---|---|---|---|---|---|"]
     for tier, label in (("default", "default (`model: default`)"), ("coder", "coder (`model: coder`)")):
         base, sha = adapters[tier]
-        edits = _best([r for r in table if r["task"] == "synthesize" and sha and f"({sha[:8]})" in r["model"]
+        edits = _best([r for r in table if r["task"] == "synthesize" and _with_adapter(r, sha)
                        and r["format"].startswith("lintseq (checked")])
         cases = [c for c in completion if sha and c.get("adapter_sha256") == sha]
-        functions = {task: _best([r for r in table if r["task"] == task and r.get("protocol") and (
-            r["model"] == base if task == "explain" or tier == "coder" else sha and f"({sha[:8]})" in r["model"])])
-            for task in ("fix", "explain")}
+        # the features' model: the base in chat form, but the default tier repairs with its adapter
+        functions = {}
+        for task in ("fix", "explain"):
+            with_adapter = task == "fix" and tier == "default"
+            functions[task] = _best([r for r in table if r["task"] == task and r.get("protocol") and (
+                _with_adapter(r, sha) if with_adapter else r["model"] == base)])
         bench = latency.get(tier)
         download = _download_mb(tier)
 
